@@ -1,0 +1,45 @@
+package auth
+
+import (
+	"slices"
+
+	"fiberauth/internal/store"
+)
+
+// How a request proved who it is.
+const (
+	MethodBasic   = "basic"
+	MethodAPIKey  = "api_key"
+	MethodSession = "session"
+)
+
+// Principal is the authenticated client of one request.
+type Principal struct {
+	UserID      int64
+	Username    string
+	Role        string
+	Method      string
+	Permissions []string
+	KeyID       int64 // the API key used, for MethodAPIKey
+}
+
+// Can reports whether the principal holds a permission.
+func (p Principal) Can(permission string) bool {
+	return slices.Contains(p.Permissions, permission)
+}
+
+// IsAdmin reports whether the principal's user has the admin role.
+func (p Principal) IsAdmin() bool { return p.Role == store.RoleAdmin }
+
+// RolePermissions is what a user may do when they prove who they are with their
+// password (Basic or session): everything their own keys could be given.
+func RolePermissions(role string) []string {
+	if role == store.RoleAdmin {
+		return []string{store.PermRead, store.PermWrite, "admin"}
+	}
+	return []string{store.PermRead, store.PermWrite}
+}
+
+func userPrincipal(u store.User, method string) Principal {
+	return Principal{UserID: u.ID, Username: u.Username, Role: u.Role, Method: method, Permissions: RolePermissions(u.Role)}
+}

@@ -1,0 +1,366 @@
+// Package auth verifies passwords and API keys and manages users and keys. It is the
+// only package the web layer asks about identity; it alone talks to the store about it.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"fiberauth/internal/apperr"
+	"fiberauth/internal/store"
+)
+
+// ErrInvalidCredentials is the one answer for a wrong username or password, whichever it was.
+var ErrInvalidCredentials = apperr.New(apperr.KindUnauthenticated, "Invalid credentials")
+
+// ErrInvalidAPIKey is the one answer for an unknown, revoked or expired key.
+var ErrInvalidAPIKey = apperr.New(apperr.KindUnauthenticated, "Invalid API Key")
+
+// Limits on what we accept as a credential before looking anything up.
+const (
+	maxUsernameBytes = 64
+	maxAPIKeyBytes   = 256
+	keyPrefixLive    = "sk_live_"
+)
+
+var usernamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$`)
+
+// Options configures a Service.
+type Options struct {
+	BcryptCost int
+	// CredentialTTL bounds how long a verified Basic credential is trusted without
+	// another bcrypt compare. Zero disables the cache.
+	CredentialTTL time.Duration
+	// UsageFlushInterval is how often last-used times of API keys are written.
+	UsageFlushInterval time.Duration
+	Logger             *slog.Logger
+	Now                func() time.Time // for tests; time.Now by default
+}
+
+// Service is the identity service: verification, users, keys and the audit log.
+type Service struct {
+	store  store.Store
+	hasher hasher
+	creds  *credentialCache
+	usage  *usageRecorder
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewService builds a Service over st. Call Close to flush pending writes.
+func NewService(st store.Store, opts Options) (*Service, error) {
+	h, err := newHasher(opts.BcryptCost)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.UsageFlushInterval <= 0 {
+		opts.UsageFlushInterval = 5 * time.Second
+	}
+	s := &Service{store: st, hasher: h, log: opts.Logger, now: opts.Now}
+	s.creds = newCredentialCache(opts.CredentialTTL, opts.Now)
+	s.usage = newUsageRecorder(st, opts.UsageFlushInterval, opts.Logger)
+	return s, nil
+}
+
+// Close writes pending last-used times and stops the background writer.
+func (s *Service) Close() error { return s.usage.Close() }
+
+// Ready reports whether the store answers.
+func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
+
+// HashPassword validates and hashes a new password.
+func (s *Service) HashPassword(password string) (string, error) {
+	if err := ValidatePassword("password", password); err != nil {
+		return "", err
+	}
+	return s.hasher.Hash(password)
+}
+
+// VerifyPassword checks a username and password. Unknown users and wrong passwords
+// take the same time and give the same error. A hash made at a lower cost than the
+// configured one is upgraded.
+func (s *Service) VerifyPassword(ctx context.Context, username, password string) (Principal, error) {
+	if p, ok := s.creds.Get(username, password); ok {
+		return p, nil
+	}
+	var u store.User
+	var hash []byte
+	if validLookupName(username) {
+		found, err := s.store.UserByUsername(ctx, username)
+		switch {
+		case err == nil:
+			u, hash = found, []byte(found.PasswordHash)
+		case !apperr.Is(err, apperr.KindNotFound):
+			return Principal{}, err
+		}
+	}
+	if !s.hasher.Check(hash, password) {
+		return Principal{}, ErrInvalidCredentials
+	}
+	if s.hasher.NeedsRehash(hash) {
+		s.rehash(ctx, u.ID, password)
+	}
+	p := userPrincipal(u, MethodBasic)
+	s.creds.Put(username, password, p)
+	return p, nil
+}
+
+// rehash upgrades a stored hash; failing to do so must not fail the login.
+func (s *Service) rehash(ctx context.Context, userID int64, password string) {
+	newHash, err := s.hasher.Hash(password)
+	if err == nil {
+		err = s.store.UpdatePasswordHash(ctx, userID, newHash)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "password rehash failed", "user_id", userID, "err", err)
+	}
+}
+
+// validLookupName filters out names that cannot exist, before they reach the database.
+func validLookupName(username string) bool {
+	return username != "" && len(username) <= maxUsernameBytes && utf8.ValidString(username) &&
+		!strings.ContainsRune(username, 0)
+}
+
+// Login verifies a password for an interactive login and records it.
+func (s *Service) Login(ctx context.Context, username, password, clientIP string) (Principal, error) {
+	p, err := s.VerifyPassword(ctx, username, password)
+	if err != nil {
+		if errors.Is(err, ErrInvalidCredentials) {
+			s.Audit(ctx, store.AuditEvent{Actor: auditName(username), Action: "login", ClientIP: clientIP, Outcome: "failure", Detail: "invalid credentials"})
+		}
+		return Principal{}, err
+	}
+	p.Method = MethodSession
+	if err := s.store.RecordLogin(ctx, p.UserID, s.now().UTC()); err != nil {
+		s.log.WarnContext(ctx, "record login failed", "user_id", p.UserID, "err", err)
+	}
+	s.Audit(ctx, store.AuditEvent{Actor: p.Username, Action: "login", ClientIP: clientIP, Outcome: "success"})
+	return p, nil
+}
+
+// auditName keeps what an anonymous client typed as a username printable and short.
+func auditName(username string) string {
+	username = strings.ToValidUTF8(username, "?")
+	if len(username) > maxUsernameBytes {
+		username = username[:maxUsernameBytes] + "…"
+	}
+	return username
+}
+
+// Audit appends an event; the request it describes has happened, so a failure to
+// record it is logged, not returned.
+func (s *Service) Audit(ctx context.Context, e store.AuditEvent) {
+	if e.At.IsZero() {
+		e.At = s.now().UTC()
+	}
+	if err := s.store.AppendAudit(ctx, e); err != nil {
+		s.log.ErrorContext(ctx, "audit append failed", "action", e.Action, "err", err)
+	}
+}
+
+// RecentAudit returns a user's newest events ("" for everyone's).
+func (s *Service) RecentAudit(ctx context.Context, username string, limit int) ([]store.AuditEvent, error) {
+	return s.store.ListAudit(ctx, username, limit)
+}
+
+// UserPrincipal returns the current principal of a user, as a password would prove it.
+func (s *Service) UserPrincipal(ctx context.Context, userID int64, method string) (Principal, error) {
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return Principal{}, err
+	}
+	return userPrincipal(u, method), nil
+}
+
+// ValidateUsername checks a new username against the policy.
+func ValidateUsername(username string) error {
+	if !usernamePattern.MatchString(username) {
+		return apperr.Validation("Validation error", apperr.FieldError{Field: "username",
+			Message: "must be 3-32 characters: letters, digits, '_', '.' or '-', starting with a letter or digit"})
+	}
+	return nil
+}
+
+// CreateUser adds a user with a new password; KindConflict when the name is taken.
+func (s *Service) CreateUser(ctx context.Context, username, password, role string) (store.User, error) {
+	var fields []apperr.FieldError
+	for _, err := range []error{ValidateUsername(username), ValidatePassword("password", password)} {
+		var ae *apperr.Error
+		if errors.As(err, &ae) {
+			fields = append(fields, ae.Fields...)
+		}
+	}
+	if role != store.RoleUser && role != store.RoleAdmin {
+		fields = append(fields, apperr.FieldError{Field: "role", Message: "must be user or admin"})
+	}
+	if len(fields) > 0 {
+		return store.User{}, apperr.Validation("Validation error", fields...)
+	}
+	hash, err := s.hasher.Hash(password)
+	if err != nil {
+		return store.User{}, err
+	}
+	u := store.User{Username: username, PasswordHash: hash, Role: role}
+	if err := s.store.CreateUser(ctx, &u); err != nil {
+		return store.User{}, err
+	}
+	return u, nil
+}
+
+// ListUsers returns every user with their active key count.
+func (s *Service) ListUsers(ctx context.Context) ([]store.UserSummary, error) {
+	return s.store.ListUsers(ctx)
+}
+
+// ChangePassword replaces a user's password after checking the current one, and
+// forgets every cached credential of that user at once.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) error {
+	u, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !s.hasher.Check([]byte(u.PasswordHash), current) {
+		return apperr.Validation("Validation error", apperr.FieldError{Field: "current_password", Message: "is not your current password"})
+	}
+	if err := ValidatePassword("new_password", next); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(next)
+	if err != nil {
+		return err
+	}
+	if err := s.store.UpdatePasswordHash(ctx, userID, hash); err != nil {
+		return err
+	}
+	s.creds.ForgetUser(userID)
+	return nil
+}
+
+// SeedDemo stores the article's demo users and keys, idempotently.
+func (s *Service) SeedDemo(ctx context.Context) error {
+	return store.SeedDemo(ctx, s.store, s.hasher.Hash, Digest)
+}
+
+// Digest is how an API key is stored: lowercase hex SHA-256.
+func Digest(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewAPIKey is a key just created: Key is its secret, shown this once.
+type NewAPIKey struct {
+	store.APIKey
+	Key string
+}
+
+// CreateAPIKey issues a key for a user. expiresIn 0 means it never expires.
+func (s *Service) CreateAPIKey(ctx context.Context, userID int64, name string, permissions []string, expiresIn time.Duration) (NewAPIKey, error) {
+	var fields []apperr.FieldError
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
+		fields = append(fields, apperr.FieldError{Field: "name", Message: "must be 1-64 characters"})
+	}
+	perms, ok := normalizePermissions(permissions)
+	if !ok {
+		fields = append(fields, apperr.FieldError{Field: "permissions", Message: "must be a non-empty list of read and write"})
+	}
+	if expiresIn < 0 || (expiresIn > 0 && expiresIn < time.Minute) || expiresIn > 5*365*24*time.Hour {
+		fields = append(fields, apperr.FieldError{Field: "expires_in", Message: "must be between 1m and 43800h (5 years), or empty for no expiry"})
+	}
+	if len(fields) > 0 {
+		return NewAPIKey{}, apperr.Validation("Validation error", fields...)
+	}
+	secret := keyPrefixLive + rand.Text()
+	now := s.now().UTC()
+	k := store.APIKey{UserID: userID, Name: name, Prefix: store.KeyPrefix(secret), Digest: Digest(secret), Permissions: perms, CreatedAt: now}
+	if expiresIn > 0 {
+		exp := now.Add(expiresIn)
+		k.ExpiresAt = &exp
+	}
+	if err := s.store.CreateAPIKey(ctx, &k); err != nil {
+		return NewAPIKey{}, err
+	}
+	return NewAPIKey{APIKey: k, Key: secret}, nil
+}
+
+// normalizePermissions sorts and de-duplicates, refusing anything but read and write.
+func normalizePermissions(perms []string) ([]string, bool) {
+	out := make([]string, 0, 2)
+	for _, p := range perms {
+		p = strings.ToLower(strings.TrimSpace(p))
+		if p != store.PermRead && p != store.PermWrite {
+			return nil, false
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out, len(out) > 0
+}
+
+// ParsePermissions reads a comma-separated permission list such as "read,write".
+func ParsePermissions(list string) ([]string, error) {
+	perms, ok := normalizePermissions(strings.Split(list, ","))
+	if !ok {
+		return nil, apperr.Validation("Validation error", apperr.FieldError{Field: "permissions", Message: "must be a comma list of read and write"})
+	}
+	return perms, nil
+}
+
+// ListAPIKeys returns a user's keys (0: everyone's), newest first.
+func (s *Service) ListAPIKeys(ctx context.Context, userID int64) ([]store.APIKey, error) {
+	return s.store.ListAPIKeys(ctx, userID)
+}
+
+// RevokeAPIKey revokes one of a user's keys (userID 0: anyone's); it stops working at once.
+func (s *Service) RevokeAPIKey(ctx context.Context, userID, keyID int64) (store.APIKey, error) {
+	return s.store.RevokeAPIKey(ctx, userID, keyID, s.now().UTC())
+}
+
+// VerifyAPIKey finds the principal behind a key; unknown, revoked and expired keys
+// all get ErrInvalidAPIKey.
+func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, error) {
+	if key == "" || len(key) > maxAPIKeyBytes {
+		return Principal{}, ErrInvalidAPIKey
+	}
+	k, err := s.store.APIKeyByDigest(ctx, Digest(key))
+	if apperr.Is(err, apperr.KindNotFound) {
+		return Principal{}, ErrInvalidAPIKey
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	now := s.now()
+	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
+		return Principal{}, ErrInvalidAPIKey
+	}
+	s.usage.Record(k.ID, now.UTC())
+	return Principal{UserID: k.UserID, Username: k.Username, Role: k.UserRole, Method: MethodAPIKey,
+		Permissions: k.Permissions, KeyID: k.ID}, nil
+}
+
+// UserPrincipalByName looks a user up by name (for the admin CLI).
+func (s *Service) UserPrincipalByName(ctx context.Context, username string) (Principal, error) {
+	u, err := s.store.UserByUsername(ctx, username)
+	if err != nil {
+		return Principal{}, err
+	}
+	return userPrincipal(u, ""), nil
+}

@@ -1,0 +1,324 @@
+// Package config reads the service's settings from environment variables and an
+// optional .env file, and refuses to start on any value it cannot trust.
+//
+// Checking everything here, once, means the rest of the program can use a Config
+// without re-validating it, and a bad deployment fails at start-up with a message
+// naming the variable instead of misbehaving later.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/joho/godotenv"
+)
+
+// The values APP_ENV may take.
+const (
+	envDevelopment = "development"
+	envProduction  = "production"
+	envTest        = "test"
+)
+
+// Config is the validated configuration. The env tags drive caarlos0/env; fields
+// without an envDefault get their default in Load because it depends on APP_ENV.
+type Config struct {
+	Env                    string        `env:"APP_ENV" envDefault:"development"`
+	Addr                   string        `env:"ADDR" envDefault:":3000"`
+	DatabaseURL            string        `env:"DATABASE_URL" envDefault:"data/fiberauth.db"`
+	RedisURL               string        `env:"REDIS_URL"`
+	DemoData               bool          `env:"DEMO_DATA"`          // default depends on APP_ENV
+	AllowRegistration      bool          `env:"ALLOW_REGISTRATION"` // default depends on APP_ENV
+	BcryptCost             int           `env:"BCRYPT_COST" envDefault:"12"`
+	SessionIdleTimeout     time.Duration `env:"SESSION_IDLE_TIMEOUT" envDefault:"30m"`
+	SessionAbsoluteTimeout time.Duration `env:"SESSION_ABSOLUTE_TIMEOUT" envDefault:"24h"`
+	RateLimitMax           int           `env:"RATE_LIMIT_MAX" envDefault:"100"`
+	RateLimitWindow        time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"15m"`
+	LoginMaxFailures       int           `env:"LOGIN_MAX_FAILURES" envDefault:"5"`
+	LoginFailureWindow     time.Duration `env:"LOGIN_FAILURE_WINDOW" envDefault:"15m"`
+	CORSAllowOrigins       []string      `env:"CORS_ALLOW_ORIGINS"` // normalised to scheme://host[:port]
+	TrustedProxies         []string      `env:"TRUSTED_PROXIES"`
+	LogLevel               slog.Level    `env:"-"`          // LOG_LEVEL, parsed in Load: slog's UnmarshalText also takes "info+2"
+	LogFormat              string        `env:"LOG_FORMAT"` // default depends on APP_ENV
+	BodyLimit              int           `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+}
+
+// Production reports whether the strict production rules apply (Secure cookies,
+// JSON logs, no demo data).
+func (c Config) Production() bool {
+	return c.Env == envProduction
+}
+
+// Load reads the configuration. getenv is the real environment (os.Getenv in main;
+// tests pass a map lookup). dotenvPath, if non-empty and the file exists, is read with
+// godotenv.Read; a variable set (non-empty) in the real environment wins over the file.
+// A missing .env file is not an error; an unreadable/malformed one is.
+//
+// All problems found are returned together (errors.Join), one per variable, each
+// starting "config: NAME:".
+func Load(getenv func(string) string, dotenvPath string) (Config, error) {
+	dotenv, err := readDotenv(dotenvPath)
+	if err != nil {
+		return Config{}, err
+	}
+	lookup := func(key string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return dotenv[key]
+	}
+
+	// getenv cannot be enumerated, so ask it for exactly the keys Config uses.
+	// The map must be non-nil: caarlos0/env falls back to os.Environ for a nil one.
+	params, err := env.GetFieldParams(&Config{})
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	environ := make(map[string]string, len(params))
+	for _, p := range params {
+		if v := lookup(p.Key); v != "" {
+			environ[p.Key] = v
+		}
+	}
+
+	var cfg Config
+	var c checker
+	if err := env.ParseWithOptions(&cfg, env.Options{Environment: environ}); err != nil {
+		c.addParseErrors(err, environ)
+	}
+
+	switch cfg.Env {
+	case envDevelopment, envProduction, envTest:
+	default:
+		c.fail("APP_ENV", nil, "must be %q, %q or %q, got %q", envDevelopment, envProduction, envTest, cfg.Env)
+	}
+	prod := cfg.Production()
+
+	// Defaults that depend on APP_ENV: convenient in development, safe in production.
+	if environ["DEMO_DATA"] == "" {
+		cfg.DemoData = !prod
+	}
+	if environ["ALLOW_REGISTRATION"] == "" {
+		cfg.AllowRegistration = !prod
+	}
+	if cfg.LogFormat == "" {
+		cfg.LogFormat = "text"
+		if prod {
+			cfg.LogFormat = "json"
+		}
+	}
+
+	cfg.LogLevel = c.logLevel(lookup("LOG_LEVEL"))
+	format := strings.ToLower(cfg.LogFormat)
+	c.check("LOG_FORMAT", format == "text" || format == "json", "must be text or json, got %q", cfg.LogFormat)
+	cfg.LogFormat = format
+
+	// The demo users and keys are published in the article, so anyone could log in.
+	c.check("DEMO_DATA", !(prod && cfg.DemoData),
+		"demo data is refused in production (its users and keys are public)")
+
+	// The URL may hold a password, so the message never repeats it.
+	if cfg.RedisURL != "" {
+		c.check("REDIS_URL", strings.HasPrefix(cfg.RedisURL, "redis://") || strings.HasPrefix(cfg.RedisURL, "rediss://"),
+			"must start with redis:// or rediss://")
+		if _, err := url.Parse(cfg.RedisURL); err != nil {
+			c.fail("REDIS_URL", nil, "is not a valid URL")
+		}
+	}
+
+	// Below 10 a stolen hash is cheap to crack; above 16 every login takes seconds.
+	if prod {
+		c.checkRange("BCRYPT_COST", cfg.BcryptCost, 10, 16, " in production")
+	} else {
+		c.checkRange("BCRYPT_COST", cfg.BcryptCost, 4, 31, "")
+	}
+
+	c.check("SESSION_IDLE_TIMEOUT", cfg.SessionIdleTimeout > 0,
+		"must be greater than 0, got %s", cfg.SessionIdleTimeout)
+	c.check("SESSION_ABSOLUTE_TIMEOUT", cfg.SessionAbsoluteTimeout > 0,
+		"must be greater than 0, got %s", cfg.SessionAbsoluteTimeout)
+	c.check("SESSION_ABSOLUTE_TIMEOUT", cfg.SessionAbsoluteTimeout >= cfg.SessionIdleTimeout,
+		"must not be shorter than SESSION_IDLE_TIMEOUT (%s), got %s", cfg.SessionIdleTimeout, cfg.SessionAbsoluteTimeout)
+	c.check("RATE_LIMIT_MAX", cfg.RateLimitMax >= 1, "must be at least 1, got %d", cfg.RateLimitMax)
+	c.check("RATE_LIMIT_WINDOW", cfg.RateLimitWindow >= time.Second,
+		"must be at least 1s, got %s", cfg.RateLimitWindow)
+	c.check("LOGIN_MAX_FAILURES", cfg.LoginMaxFailures >= 1, "must be at least 1, got %d", cfg.LoginMaxFailures)
+	c.check("LOGIN_FAILURE_WINDOW", cfg.LoginFailureWindow >= time.Second,
+		"must be at least 1s, got %s", cfg.LoginFailureWindow)
+	c.checkRange("MAX_BODY_BYTES", cfg.BodyLimit, 1024, 64<<20, "")
+	c.check("SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout > 0,
+		"must be greater than 0, got %s", cfg.ShutdownTimeout)
+
+	cfg.CORSAllowOrigins = c.origins("CORS_ALLOW_ORIGINS", cfg.CORSAllowOrigins)
+	cfg.TrustedProxies = c.proxies("TRUSTED_PROXIES", cfg.TrustedProxies)
+
+	if err := errors.Join(c.errs...); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// readDotenv returns the variables in the .env file at path, or none if path is
+// empty or the file does not exist: a .env file is a development convenience.
+func readDotenv(path string) (map[string]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	vars, err := godotenv.Read(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	return vars, nil
+}
+
+// varError is a problem with one variable. It keeps the underlying error (such as
+// caarlos0/env's ParseError) for errors.As without repeating its wording.
+type varError struct {
+	name string
+	msg  string
+	err  error
+}
+
+func (e *varError) Error() string { return "config: " + e.name + ": " + e.msg }
+func (e *varError) Unwrap() error { return e.err }
+
+// checker collects at most one error per variable, so a value that failed to
+// parse is not reported again by a range check on its zero value.
+type checker struct {
+	errs   []error
+	failed map[string]bool
+}
+
+func (c *checker) fail(name string, cause error, format string, args ...any) {
+	if c.failed[name] {
+		return
+	}
+	if c.failed == nil {
+		c.failed = make(map[string]bool)
+	}
+	c.failed[name] = true
+	c.errs = append(c.errs, &varError{name: name, msg: fmt.Sprintf(format, args...), err: cause})
+}
+
+func (c *checker) check(name string, ok bool, format string, args ...any) {
+	if !ok {
+		c.fail(name, nil, format, args...)
+	}
+}
+
+func (c *checker) checkRange(name string, v, lo, hi int, where string) {
+	c.check(name, lo <= v && v <= hi, "must be between %d and %d%s, got %d", lo, hi, where, v)
+}
+
+// addParseErrors rewords caarlos0/env's errors, which name the Go field
+// (e.g. "BcryptCost"), so that they name the environment variable instead.
+func (c *checker) addParseErrors(err error, environ map[string]string) {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		c.errs = append(c.errs, fmt.Errorf("config: %w", err))
+		return
+	}
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if !errors.As(e, &pe) {
+			c.errs = append(c.errs, fmt.Errorf("config: %w", e))
+			continue
+		}
+		name := pe.Name
+		if f, ok := reflect.TypeFor[Config]().FieldByName(pe.Name); ok {
+			name, _, _ = strings.Cut(f.Tag.Get("env"), ",")
+		}
+		raw := environ[name]
+		switch {
+		case pe.Type == reflect.TypeFor[time.Duration]():
+			c.fail(name, pe, "invalid duration %q (want e.g. 30s, 15m, 24h)", raw)
+		case pe.Type.Kind() == reflect.Int:
+			c.fail(name, pe, "invalid integer %q", raw)
+		case pe.Type.Kind() == reflect.Bool:
+			c.fail(name, pe, "invalid boolean %q (want true or false)", raw)
+		default:
+			c.fail(name, pe, "invalid value %q", raw)
+		}
+	}
+}
+
+func (c *checker) logLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "", "info":
+		return slog.LevelInfo
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	c.fail("LOG_LEVEL", nil, "must be debug, info, warn or error, got %q", s)
+	return slog.LevelInfo
+}
+
+// origins trims and validates CORS origins and returns them as scheme://host[:port]
+// in lower case, the form browsers send in the Origin header.
+func (c *checker) origins(name string, list []string) []string {
+	var out []string
+	for _, o := range trimList(list) {
+		if o == "*" {
+			// Sessions use cookies, so CORS must allow credentials, and browsers
+			// (and Fiber's cors middleware) reject a wildcard together with them.
+			c.fail(name, nil, `"*" cannot be combined with credentials; list the allowed origins instead`)
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			strings.Contains(u.Host, "*") || u.User != nil ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+			c.fail(name, err, "invalid origin %q (want scheme://host[:port] with no path, e.g. https://example.com)", o)
+			continue
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	return out
+}
+
+// proxies trims and validates the trusted proxies; each is a CIDR or a single IP.
+func (c *checker) proxies(name string, list []string) []string {
+	var out []string
+	for _, p := range trimList(list) {
+		var err error
+		if strings.Contains(p, "/") {
+			_, err = netip.ParsePrefix(p)
+		} else {
+			_, err = netip.ParseAddr(p)
+		}
+		if err != nil {
+			c.fail(name, err, "invalid CIDR or IP address %q", p)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// trimList trims spaces around comma-separated items and drops empty ones, so
+// "a, b," means [a b].
+func trimList(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

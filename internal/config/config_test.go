@@ -1,0 +1,398 @@
+package config_test
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"fiberauth/internal/config"
+)
+
+// getenv turns a map into a stand-in for os.Getenv, so tests never read or
+// change the real environment and can run in parallel.
+func getenv(vars map[string]string) func(string) string {
+	return func(key string) string { return vars[key] }
+}
+
+// mustLoad loads from vars (and no .env file) and fails the test on error.
+func mustLoad(t *testing.T, vars map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.Load(getenv(vars), "")
+	if err != nil {
+		t.Fatalf("Load: unexpected error: %v", err)
+	}
+	return cfg
+}
+
+// loadErr loads from vars and fails the test unless Load returns an error.
+func loadErr(t *testing.T, vars map[string]string) error {
+	t.Helper()
+	_, err := config.Load(getenv(vars), "")
+	if err == nil {
+		t.Fatalf("Load(%v): got no error, want one", vars)
+	}
+	return err
+}
+
+// writeDotenv writes content to a .env file in a fresh temp dir and returns its path.
+func writeDotenv(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+
+	development := config.Config{
+		Env:                    "development",
+		Addr:                   ":3000",
+		DatabaseURL:            "data/fiberauth.db",
+		DemoData:               true,
+		AllowRegistration:      true,
+		BcryptCost:             12,
+		SessionIdleTimeout:     30 * time.Minute,
+		SessionAbsoluteTimeout: 24 * time.Hour,
+		RateLimitMax:           100,
+		RateLimitWindow:        15 * time.Minute,
+		LoginMaxFailures:       5,
+		LoginFailureWindow:     15 * time.Minute,
+		LogLevel:               slog.LevelInfo,
+		LogFormat:              "text",
+		BodyLimit:              1 << 20,
+		ShutdownTimeout:        10 * time.Second,
+	}
+	test := development
+	test.Env = "test"
+	production := development
+	production.Env = "production"
+	production.DemoData = false
+	production.AllowRegistration = false
+	production.LogFormat = "json"
+
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		want     config.Config
+		wantProd bool
+	}{
+		{"an empty environment gives the development defaults", nil, development, false},
+		{"empty values count as unset", map[string]string{"APP_ENV": "", "BCRYPT_COST": "", "DEMO_DATA": ""}, development, false},
+		{"the test environment has the development defaults", map[string]string{"APP_ENV": "test"}, test, false},
+		{"production turns off demo data and registration and logs JSON", map[string]string{"APP_ENV": "production"}, production, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := mustLoad(t, tt.vars)
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("Load:\n got %+v\nwant %+v", got, tt.want)
+			}
+			if got.Production() != tt.wantProd {
+				t.Errorf("Production() = %v, want %v", got.Production(), tt.wantProd)
+			}
+		})
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name  string
+		vars  map[string]string
+		check func(t *testing.T, cfg config.Config)
+	}{
+		{
+			name: "every variable is read",
+			vars: map[string]string{
+				"ADDR": "127.0.0.1:8080", "DATABASE_URL": "postgres://db/app", "REDIS_URL": "rediss://cache:6380/0",
+				"DEMO_DATA": "false", "ALLOW_REGISTRATION": "0", "BCRYPT_COST": "4",
+				"SESSION_IDLE_TIMEOUT": "5m", "SESSION_ABSOLUTE_TIMEOUT": "1h",
+				"RATE_LIMIT_MAX": "7", "RATE_LIMIT_WINDOW": "1s", "LOGIN_MAX_FAILURES": "3", "LOGIN_FAILURE_WINDOW": "2m",
+				"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "JSON", "MAX_BODY_BYTES": "1024", "SHUTDOWN_TIMEOUT": "3s",
+			},
+			check: func(t *testing.T, cfg config.Config) {
+				t.Helper()
+				want := config.Config{
+					Env: "development", Addr: "127.0.0.1:8080", DatabaseURL: "postgres://db/app", RedisURL: "rediss://cache:6380/0",
+					BcryptCost: 4, SessionIdleTimeout: 5 * time.Minute, SessionAbsoluteTimeout: time.Hour,
+					RateLimitMax: 7, RateLimitWindow: time.Second, LoginMaxFailures: 3, LoginFailureWindow: 2 * time.Minute,
+					LogLevel: slog.LevelDebug, LogFormat: "json", BodyLimit: 1024, ShutdownTimeout: 3 * time.Second,
+				}
+				if !reflect.DeepEqual(cfg, want) {
+					t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)
+				}
+			},
+		},
+		{
+			name: "lists are split on commas with spaces trimmed",
+			vars: map[string]string{
+				"CORS_ALLOW_ORIGINS": "https://a.example, https://b.example:8443 ,",
+				"TRUSTED_PROXIES":    " 10.0.0.0/8 ,192.168.1.1, ::1,fd00::/8",
+			},
+			check: func(t *testing.T, cfg config.Config) {
+				t.Helper()
+				wantOrigins := []string{"https://a.example", "https://b.example:8443"}
+				if !reflect.DeepEqual(cfg.CORSAllowOrigins, wantOrigins) {
+					t.Errorf("CORSAllowOrigins = %q, want %q", cfg.CORSAllowOrigins, wantOrigins)
+				}
+				wantProxies := []string{"10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8"}
+				if !reflect.DeepEqual(cfg.TrustedProxies, wantProxies) {
+					t.Errorf("TrustedProxies = %q, want %q", cfg.TrustedProxies, wantProxies)
+				}
+			},
+		},
+		{
+			name: "origins are normalised to the form browsers send",
+			vars: map[string]string{"CORS_ALLOW_ORIGINS": "HTTPS://App.Example/"},
+			check: func(t *testing.T, cfg config.Config) {
+				t.Helper()
+				if want := []string{"https://app.example"}; !reflect.DeepEqual(cfg.CORSAllowOrigins, want) {
+					t.Errorf("CORSAllowOrigins = %q, want %q", cfg.CORSAllowOrigins, want)
+				}
+			},
+		},
+		{
+			name: "production may turn registration on explicitly",
+			vars: map[string]string{"APP_ENV": "production", "ALLOW_REGISTRATION": "true", "LOG_FORMAT": "text", "BCRYPT_COST": "10"},
+			check: func(t *testing.T, cfg config.Config) {
+				t.Helper()
+				if !cfg.AllowRegistration || cfg.LogFormat != "text" || cfg.BcryptCost != 10 || cfg.DemoData {
+					t.Errorf("got AllowRegistration=%v LogFormat=%q BcryptCost=%d DemoData=%v, want true text 10 false",
+						cfg.AllowRegistration, cfg.LogFormat, cfg.BcryptCost, cfg.DemoData)
+				}
+			},
+		},
+		{
+			name: "development may turn demo data off explicitly",
+			vars: map[string]string{"DEMO_DATA": "false"},
+			check: func(t *testing.T, cfg config.Config) {
+				t.Helper()
+				if cfg.DemoData {
+					t.Error("DemoData = true, want false")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.check(t, mustLoad(t, tt.vars))
+		})
+	}
+}
+
+func TestLoadRejectsInvalidValues(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		vars map[string]string
+		want []string // substrings of the error message
+	}{
+		{"a bad duration names the variable and the value",
+			map[string]string{"SESSION_IDLE_TIMEOUT": "abc"}, []string{`config: SESSION_IDLE_TIMEOUT: invalid duration "abc"`}},
+		{"a bad integer names the variable",
+			map[string]string{"BCRYPT_COST": "twelve"}, []string{`config: BCRYPT_COST: invalid integer "twelve"`}},
+		{"a bad boolean names the variable",
+			map[string]string{"DEMO_DATA": "yes please"}, []string{`config: DEMO_DATA: invalid boolean "yes please"`}},
+		{"an unknown APP_ENV is refused",
+			map[string]string{"APP_ENV": "staging"}, []string{"config: APP_ENV:", `"staging"`}},
+		{"APP_ENV is case-sensitive",
+			map[string]string{"APP_ENV": "Production"}, []string{"config: APP_ENV:"}},
+		{"a bad log level is refused",
+			map[string]string{"LOG_LEVEL": "loud"}, []string{"config: LOG_LEVEL:", `"loud"`}},
+		{"a slog offset level is not documented and is refused",
+			map[string]string{"LOG_LEVEL": "info+2"}, []string{"config: LOG_LEVEL:"}},
+		{"a bad log format is refused",
+			map[string]string{"LOG_FORMAT": "xml"}, []string{"config: LOG_FORMAT:", `"xml"`}},
+		{"a bad CIDR is refused",
+			map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 10.0.0.0/33"}, []string{"config: TRUSTED_PROXIES:", `"10.0.0.0/33"`}},
+		{"a host name is not a trusted proxy",
+			map[string]string{"TRUSTED_PROXIES": "proxy.internal"}, []string{"config: TRUSTED_PROXIES:"}},
+		{"a redis URL with another scheme is refused",
+			map[string]string{"REDIS_URL": "http://cache:6379"}, []string{"config: REDIS_URL:", "redis://"}},
+		{"a CORS origin with a path is refused",
+			map[string]string{"CORS_ALLOW_ORIGINS": "https://a.example/app"}, []string{"config: CORS_ALLOW_ORIGINS:", `"https://a.example/app"`}},
+		{"a CORS origin without a scheme is refused",
+			map[string]string{"CORS_ALLOW_ORIGINS": "a.example"}, []string{"config: CORS_ALLOW_ORIGINS:"}},
+		{"a CORS wildcard is refused because sessions use credentials",
+			map[string]string{"CORS_ALLOW_ORIGINS": "https://a.example, *"}, []string{"config: CORS_ALLOW_ORIGINS:", `"*" cannot be combined with credentials`}},
+		{"a bcrypt cost outside what bcrypt accepts is refused",
+			map[string]string{"BCRYPT_COST": "3"}, []string{"config: BCRYPT_COST: must be between 4 and 31, got 3"}},
+		{"a zero idle timeout is refused",
+			map[string]string{"SESSION_IDLE_TIMEOUT": "0s"}, []string{"config: SESSION_IDLE_TIMEOUT:"}},
+		{"an absolute timeout shorter than the idle timeout is refused",
+			map[string]string{"SESSION_IDLE_TIMEOUT": "2h", "SESSION_ABSOLUTE_TIMEOUT": "1h"}, []string{"config: SESSION_ABSOLUTE_TIMEOUT:"}},
+		{"a zero rate limit is refused",
+			map[string]string{"RATE_LIMIT_MAX": "0"}, []string{"config: RATE_LIMIT_MAX:"}},
+		{"a sub-second rate limit window is refused",
+			map[string]string{"RATE_LIMIT_WINDOW": "500ms"}, []string{"config: RATE_LIMIT_WINDOW:"}},
+		{"a zero login failure limit is refused",
+			map[string]string{"LOGIN_MAX_FAILURES": "0"}, []string{"config: LOGIN_MAX_FAILURES:"}},
+		{"a sub-second login failure window is refused",
+			map[string]string{"LOGIN_FAILURE_WINDOW": "10ms"}, []string{"config: LOGIN_FAILURE_WINDOW:"}},
+		{"a tiny body limit is refused",
+			map[string]string{"MAX_BODY_BYTES": "100"}, []string{"config: MAX_BODY_BYTES: must be between 1024 and 67108864, got 100"}},
+		{"a negative shutdown timeout is refused",
+			map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, []string{"config: SHUTDOWN_TIMEOUT:"}},
+		{"production refuses demo data",
+			map[string]string{"APP_ENV": "production", "DEMO_DATA": "true"}, []string{"config: DEMO_DATA:", "demo data is refused in production"}},
+		{"production refuses a low bcrypt cost",
+			map[string]string{"APP_ENV": "production", "BCRYPT_COST": "4"}, []string{"config: BCRYPT_COST: must be between 10 and 16 in production, got 4"}},
+		{"production refuses a very high bcrypt cost",
+			map[string]string{"APP_ENV": "production", "BCRYPT_COST": "17"}, []string{"config: BCRYPT_COST:", "in production"}},
+		{"production refuses a CORS wildcard",
+			map[string]string{"APP_ENV": "production", "CORS_ALLOW_ORIGINS": "*"}, []string{"config: CORS_ALLOW_ORIGINS:", `"*"`}},
+		{"every bad variable is reported, not just the first",
+			map[string]string{"BCRYPT_COST": "x", "RATE_LIMIT_WINDOW": "y", "LOG_LEVEL": "z"},
+			[]string{"config: BCRYPT_COST:", "config: RATE_LIMIT_WINDOW:", "config: LOG_LEVEL:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := loadErr(t, tt.vars)
+			for _, want := range tt.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadErrorDetails(t *testing.T) {
+	t.Parallel()
+
+	t.Run("a value that fails to parse is reported once", func(t *testing.T) {
+		t.Parallel()
+		err := loadErr(t, map[string]string{"BCRYPT_COST": "abc"})
+		if n := strings.Count(err.Error(), "BCRYPT_COST"); n != 1 {
+			t.Errorf("BCRYPT_COST reported %d times in %q, want 1", n, err)
+		}
+	})
+
+	t.Run("the parse error from caarlos0/env is kept in the chain", func(t *testing.T) {
+		t.Parallel()
+		err := loadErr(t, map[string]string{"RATE_LIMIT_MAX": "many"})
+		var pe env.ParseError
+		if !errors.As(err, &pe) || pe.Name != "RateLimitMax" {
+			t.Errorf("errors.As(%v, ParseError) = %v, %+v; want the RateLimitMax ParseError", err, errors.As(err, &pe), pe)
+		}
+	})
+
+	t.Run("a bad redis URL is not repeated in the error because it may hold a password", func(t *testing.T) {
+		t.Parallel()
+		err := loadErr(t, map[string]string{"REDIS_URL": "http://:hunter2@cache:6379"})
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("error %q leaks the URL's password", err)
+		}
+	})
+
+	t.Run("an invalid config returns the zero Config", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.Load(getenv(map[string]string{"APP_ENV": "nope"}), "")
+		if err == nil || !reflect.DeepEqual(cfg, config.Config{}) {
+			t.Errorf("Load = %+v, %v; want zero Config and an error", cfg, err)
+		}
+	})
+}
+
+func TestLoadDotenv(t *testing.T) {
+	t.Parallel()
+
+	t.Run("a .env file is read", func(t *testing.T) {
+		t.Parallel()
+		path := writeDotenv(t, "# local settings\nADDR=:4000\nBCRYPT_COST=5\nLOG_LEVEL=warn\nCORS_ALLOW_ORIGINS=\"https://a.example, https://b.example\"\n")
+		cfg, err := config.Load(getenv(nil), path)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if cfg.Addr != ":4000" || cfg.BcryptCost != 5 || cfg.LogLevel != slog.LevelWarn || len(cfg.CORSAllowOrigins) != 2 {
+			t.Errorf("got Addr=%q BcryptCost=%d LogLevel=%v CORS=%q; want the .env values", cfg.Addr, cfg.BcryptCost, cfg.LogLevel, cfg.CORSAllowOrigins)
+		}
+	})
+
+	t.Run("the real environment wins over the .env file", func(t *testing.T) {
+		t.Parallel()
+		path := writeDotenv(t, "ADDR=:4000\nBCRYPT_COST=5\nLOG_LEVEL=warn\n")
+		cfg, err := config.Load(getenv(map[string]string{"ADDR": ":5000", "LOG_LEVEL": "error"}), path)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if cfg.Addr != ":5000" || cfg.LogLevel != slog.LevelError || cfg.BcryptCost != 5 {
+			t.Errorf("got Addr=%q LogLevel=%v BcryptCost=%d; want :5000 ERROR 5", cfg.Addr, cfg.LogLevel, cfg.BcryptCost)
+		}
+	})
+
+	t.Run("an empty real variable does not hide the .env value", func(t *testing.T) {
+		t.Parallel()
+		path := writeDotenv(t, "ADDR=:4000\n")
+		cfg, err := config.Load(getenv(map[string]string{"ADDR": ""}), path)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if cfg.Addr != ":4000" {
+			t.Errorf("Addr = %q, want :4000", cfg.Addr)
+		}
+	})
+
+	t.Run("production set in the .env file applies the production rules", func(t *testing.T) {
+		t.Parallel()
+		path := writeDotenv(t, "APP_ENV=production\nDEMO_DATA=true\n")
+		_, err := config.Load(getenv(nil), path)
+		if err == nil || !strings.Contains(err.Error(), "DEMO_DATA") {
+			t.Errorf("Load: got %v, want a DEMO_DATA error", err)
+		}
+	})
+
+	t.Run("a bad value in the .env file names the variable", func(t *testing.T) {
+		t.Parallel()
+		path := writeDotenv(t, "SHUTDOWN_TIMEOUT=soon\n")
+		_, err := config.Load(getenv(nil), path)
+		if err == nil || !strings.Contains(err.Error(), `config: SHUTDOWN_TIMEOUT: invalid duration "soon"`) {
+			t.Errorf("Load: got %v, want a SHUTDOWN_TIMEOUT error", err)
+		}
+	})
+
+	t.Run("a missing .env file is fine", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "no-such.env")
+		cfg, err := config.Load(getenv(nil), path)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if cfg.Addr != ":3000" {
+			t.Errorf("Addr = %q, want the default :3000", cfg.Addr)
+		}
+	})
+
+	t.Run("a malformed .env file is an error", func(t *testing.T) {
+		t.Parallel()
+		path := writeDotenv(t, "SECRET='unterminated\n")
+		_, err := config.Load(getenv(nil), path)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("Load: got %v, want an error naming %s", err, path)
+		}
+	})
+
+	t.Run("an unreadable .env path is an error", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir() // a directory opens but cannot be read as a file
+		_, err := config.Load(getenv(nil), dir)
+		if err == nil {
+			t.Error("Load: got no error for a directory as .env")
+		}
+	})
+}

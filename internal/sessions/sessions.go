@@ -1,0 +1,224 @@
+// Package sessions keeps server-side login sessions on top of Fiber's session
+// middleware: it adds what v2 lacks (an absolute timeout, and a user -> sessions index
+// so that a user's other sessions can be ended) and hides the storage from handlers.
+package sessions
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/session"
+
+	"fiberauth/internal/apperr"
+	"fiberauth/internal/auth"
+)
+
+// Keys of the values a logged-in session holds.
+const (
+	keyUserID   = "uid"
+	keyUsername = "username"
+	keyRole     = "role"
+	keyLoginAt  = "login_at" // unix seconds; the absolute timeout counts from here
+)
+
+// CookieName is the session cookie. It carries only a random ID.
+const CookieName = "session_id"
+
+// Config sets timeouts and cookie attributes.
+type Config struct {
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	Secure          bool             // the cookie's Secure flag (production)
+	Now             func() time.Time // for tests
+}
+
+// Manager starts, reads and ends sessions.
+type Manager struct {
+	store   *session.Store
+	storage fiber.Storage
+	cfg     Config
+
+	// indexMu serialises this process's read-modify-write of the user index.
+	indexMu sync.Mutex
+}
+
+// Info is what a logged-in session knows about its user.
+type Info struct {
+	ID        string
+	UserID    int64
+	Username  string
+	Role      string
+	LoginAt   time.Time
+	ExpiresAt time.Time // the earlier of the idle and the absolute deadline
+}
+
+// NewManager builds a Manager over storage, shared with other instances when it is Redis.
+func NewManager(storage fiber.Storage, cfg Config) *Manager {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	st := session.New(session.Config{
+		Storage:        storage,
+		Expiration:     cfg.IdleTimeout,
+		KeyLookup:      "cookie:" + CookieName,
+		CookieHTTPOnly: true,
+		CookieSecure:   cfg.Secure,
+		CookieSameSite: "Lax",
+		CookiePath:     "/",
+	})
+	return &Manager{store: st, storage: storage, cfg: cfg}
+}
+
+// Store is Fiber's session store, for middleware that binds to sessions (CSRF).
+func (m *Manager) Store() *session.Store { return m.store }
+
+// Start logs p in: the old session (and its ID) is discarded so an ID planted before
+// login is worthless after it.
+func (m *Manager) Start(c *fiber.Ctx, p auth.Principal) (Info, error) {
+	sess, err := m.store.Get(c)
+	if err != nil {
+		return Info{}, storageErr(err)
+	}
+	if err := sess.Reset(); err != nil {
+		return Info{}, storageErr(err)
+	}
+	now := m.cfg.Now()
+	sess.Set(keyUserID, p.UserID)
+	sess.Set(keyUsername, p.Username)
+	sess.Set(keyRole, p.Role)
+	sess.Set(keyLoginAt, now.Unix())
+	info := Info{ID: sess.ID(), UserID: p.UserID, Username: p.Username, Role: p.Role, LoginAt: time.Unix(now.Unix(), 0)}
+	info.ExpiresAt = m.expiry(info.LoginAt, now)
+	sess.SetExpiry(info.ExpiresAt.Sub(now))
+	if err := sess.Save(); err != nil {
+		return Info{}, storageErr(err)
+	}
+	m.index(p.UserID, info.ID, "")
+	return info, nil
+}
+
+// Current returns the logged-in session of the request, sliding its idle deadline.
+// ok is false when there is none (never logged in, logged out, or timed out).
+func (m *Manager) Current(c *fiber.Ctx) (info Info, ok bool, err error) {
+	if c.Cookies(CookieName) == "" {
+		return Info{}, false, nil
+	}
+	sess, err := m.store.Get(c)
+	if err != nil {
+		return Info{}, false, storageErr(err)
+	}
+	uid, hasUser := sess.Get(keyUserID).(int64)
+	loginAt, hasLogin := sess.Get(keyLoginAt).(int64)
+	if !hasUser || !hasLogin {
+		return Info{}, false, nil
+	}
+	now := m.cfg.Now()
+	info = Info{ID: sess.ID(), UserID: uid, LoginAt: time.Unix(loginAt, 0)}
+	info.Username, _ = sess.Get(keyUsername).(string)
+	info.Role, _ = sess.Get(keyRole).(string)
+	info.ExpiresAt = m.expiry(info.LoginAt, now)
+	if !now.Before(info.LoginAt.Add(m.cfg.AbsoluteTimeout)) {
+		if err := sess.Destroy(); err != nil {
+			return Info{}, false, storageErr(err)
+		}
+		m.unindex(uid, info.ID)
+		return Info{}, false, nil
+	}
+	sess.SetExpiry(info.ExpiresAt.Sub(now))
+	if err := sess.Save(); err != nil {
+		return Info{}, false, storageErr(err)
+	}
+	return info, true, nil
+}
+
+// expiry is when a session that was used at now will end if not used again.
+func (m *Manager) expiry(loginAt, now time.Time) time.Time {
+	idle := now.Add(m.cfg.IdleTimeout)
+	absolute := loginAt.Add(m.cfg.AbsoluteTimeout)
+	if absolute.Before(idle) {
+		return absolute
+	}
+	return idle
+}
+
+// End logs the request's session out: its data is deleted from the storage, so the
+// old cookie is worthless if replayed.
+func (m *Manager) End(c *fiber.Ctx) error {
+	sess, err := m.store.Get(c)
+	if err != nil {
+		return storageErr(err)
+	}
+	uid, _ := sess.Get(keyUserID).(int64)
+	id := sess.ID()
+	if err := sess.Destroy(); err != nil {
+		return storageErr(err)
+	}
+	if uid != 0 {
+		m.unindex(uid, id)
+	}
+	return nil
+}
+
+// EndOthers ends every session of a user except keepID (e.g. after a password change).
+func (m *Manager) EndOthers(userID int64, keepID string) error {
+	m.indexMu.Lock()
+	defer m.indexMu.Unlock()
+	var errs []error
+	for _, id := range m.readIndex(userID) {
+		if id != keepID {
+			errs = append(errs, m.storage.Delete(id))
+		}
+	}
+	errs = append(errs, m.writeIndex(userID, strings.Fields(keepID)))
+	if err := errors.Join(errs...); err != nil {
+		return storageErr(err)
+	}
+	return nil
+}
+
+func indexKey(userID int64) string { return "user-sessions:" + strconv.FormatInt(userID, 10) }
+
+// index adds add (and drops remove) from a user's session list, pruning IDs whose
+// sessions have expired so the list stays as short as the live sessions.
+func (m *Manager) index(userID int64, add, remove string) {
+	m.indexMu.Lock()
+	defer m.indexMu.Unlock()
+	ids := []string{}
+	for _, id := range m.readIndex(userID) {
+		if id == remove || id == add {
+			continue
+		}
+		if raw, err := m.storage.Get(id); err == nil && raw != nil {
+			ids = append(ids, id)
+		}
+	}
+	if add != "" {
+		ids = append(ids, add)
+	}
+	_ = m.writeIndex(userID, ids) // best effort: a lost entry only means EndOthers misses it
+}
+
+func (m *Manager) unindex(userID int64, id string) { m.index(userID, "", id) }
+
+func (m *Manager) readIndex(userID int64) []string {
+	raw, err := m.storage.Get(indexKey(userID))
+	if err != nil || raw == nil {
+		return nil
+	}
+	return strings.Fields(string(raw))
+}
+
+func (m *Manager) writeIndex(userID int64, ids []string) error {
+	if len(ids) == 0 {
+		return m.storage.Delete(indexKey(userID))
+	}
+	return m.storage.Set(indexKey(userID), []byte(strings.Join(ids, " ")), m.cfg.AbsoluteTimeout)
+}
+
+func storageErr(err error) error {
+	return apperr.Wrap(apperr.KindUnavailable, "Session storage is unavailable", err)
+}

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fiberauth/internal/apperr"
+)
+
+// forEachBackend runs fn against a fresh, migrated store on every backend: a temp
+// SQLite file always, and PostgreSQL when TEST_POSTGRES_URL is set.
+func forEachBackend(t *testing.T, fn func(t *testing.T, s Store)) {
+	t.Helper()
+	forEachBackendURL(t, func(t *testing.T, databaseURL string) {
+		fn(t, openTestStore(t, databaseURL))
+	})
+}
+
+// forEachBackendURL is forEachBackend for tests that open the database themselves,
+// for example to reopen it: fn gets the URL of an empty database.
+func forEachBackendURL(t *testing.T, fn func(t *testing.T, databaseURL string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) {
+		fn(t, filepath.Join(t.TempDir(), "test.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		base := os.Getenv("TEST_POSTGRES_URL")
+		if base == "" {
+			t.Skip("TEST_POSTGRES_URL not set; skipping PostgreSQL")
+		}
+		fn(t, newPostgresSchema(t, base))
+	})
+}
+
+// newPostgresSchema creates a schema of its own for one test, dropped when the test
+// ends, and returns base with search_path pointing at it.
+func newPostgresSchema(t *testing.T, base string) string {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("TEST_POSTGRES_URL: %v", err)
+	}
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("open PostgreSQL: %v", err)
+	}
+	schema := "t_" + strings.ToLower(rand.Text())
+	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
+		db.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		// Registered before the store's Close, so it runs after it.
+		if _, err := db.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		db.Close()
+	})
+	q := u.Query()
+	q.Set("search_path", schema) // pgx sends unknown URL parameters as run-time settings
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func openTestStore(t *testing.T, databaseURL string) Store {
+	t.Helper()
+	s, err := Open(t.Context(), databaseURL)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func mustCreateUser(t *testing.T, s Store, username, role string) User {
+	t.Helper()
+	u := User{Username: username, PasswordHash: "hash:" + username, Role: role}
+	if err := s.CreateUser(t.Context(), &u); err != nil {
+		t.Fatalf("CreateUser(%q): %v", username, err)
+	}
+	return u
+}
+
+func mustCreateKey(t *testing.T, s Store, userID int64, digest string, expiresAt *time.Time, perms ...string) APIKey {
+	t.Helper()
+	k := APIKey{UserID: userID, Name: "key " + digest, Prefix: "sk_" + digest[:2], Digest: digest,
+		Permissions: perms, ExpiresAt: expiresAt}
+	if err := s.CreateAPIKey(t.Context(), &k); err != nil {
+		t.Fatalf("CreateAPIKey(%q): %v", digest, err)
+	}
+	return k
+}
+
+func wantKind(t *testing.T, err error, want apperr.Kind) {
+	t.Helper()
+	if !apperr.Is(err, want) {
+		t.Fatalf("error = %v (kind %d), want kind %d", err, apperr.KindOf(err), want)
+	}
+}
+
+func wantNoErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// sameTime compares two optional times.
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}

@@ -1,0 +1,418 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+
+	"fiberauth/internal/apperr"
+)
+
+// sqlStore implements Store on database/sql for both SQLite and PostgreSQL. Queries
+// are written once with ? placeholders; q rebinds them for PostgreSQL.
+//
+// Times are stored as BIGINT/INTEGER unix nanoseconds, UTC, on both databases, so
+// one set of scanning code serves both and times round-trip exactly.
+type sqlStore struct {
+	dialect goose.Dialect
+	r       *sql.DB // reads
+	w       *sql.DB // writes; the same pool as r except on a SQLite file
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// q rewrites ? placeholders as $1, $2, ... for PostgreSQL. No query here has a ?
+// inside a string literal, so a plain scan is enough.
+func (s *sqlStore) q(query string) string {
+	if s.dialect != goose.DialectPostgres {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 8)
+	n := 0
+	for {
+		i := strings.IndexByte(query, '?')
+		if i < 0 {
+			b.WriteString(query)
+			return b.String()
+		}
+		n++
+		b.WriteString(query[:i])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+		query = query[i+1:]
+	}
+}
+
+// inTx runs fn in a write transaction. fn returns errors already mapped to apperr.
+func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return dbError(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+// execOne runs a write that must touch exactly one row, else KindNotFound.
+func (s *sqlStore) execOne(ctx context.Context, notFound, query string, args ...any) error {
+	res, err := s.w.ExecContext(ctx, s.q(query), args...)
+	if err != nil {
+		return dbError(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return dbError(err)
+	}
+	if n == 0 {
+		return apperr.New(apperr.KindNotFound, notFound)
+	}
+	return nil
+}
+
+// Time conversions. now drops the monotonic reading so a time we set on a struct
+// equals the one read back.
+func now() time.Time { return time.Now().UTC().Round(0) }
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+func nullNanos(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNullNanos(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromNanos(n.Int64)
+	return &t
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// Users
+
+const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at`
+
+// scanUser reads userColumns, then any extra columns into extra.
+func scanUser(row scanner, extra ...any) (User, error) {
+	var (
+		u                User
+		created, updated int64
+		lastLogin        sql.NullInt64
+	)
+	dest := append([]any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &updated, &lastLogin}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return User{}, err
+	}
+	u.CreatedAt, u.UpdatedAt, u.LastLoginAt = fromNanos(created), fromNanos(updated), fromNullNanos(lastLogin)
+	return u, nil
+}
+
+func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
+	t := now()
+	err := s.w.QueryRowContext(ctx, s.q(`
+		INSERT INTO users (username, password_hash, role, created_at, updated_at, last_login_at)
+		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+		u.Username, u.PasswordHash, u.Role, t.UnixNano(), t.UnixNano(), nullNanos(u.LastLoginAt),
+	).Scan(&u.ID)
+	if err != nil {
+		if constraintOf(err) == uniqueViolation {
+			return apperr.New(apperr.KindConflict, "username is already taken")
+		}
+		return dbError(err)
+	}
+	u.CreatedAt, u.UpdatedAt = t, t
+	return nil
+}
+
+func (s *sqlStore) UserByUsername(ctx context.Context, username string) (User, error) {
+	// SQLite compares with the column's NOCASE collation; PostgreSQL needs lower()
+	// on both sides to use its unique index on lower(username).
+	where := `username = ?`
+	if s.dialect == goose.DialectPostgres {
+		where = `lower(username) = lower(?)`
+	}
+	return s.user(ctx, where, username)
+}
+
+func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) {
+	return s.user(ctx, `id = ?`, id)
+}
+
+func (s *sqlStore) user(ctx context.Context, where string, arg any) (User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE `+where), arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, apperr.New(apperr.KindNotFound, "user not found")
+	}
+	if err != nil {
+		return User{}, dbError(err)
+	}
+	return u, nil
+}
+
+func (s *sqlStore) ListUsers(ctx context.Context) ([]UserSummary, error) {
+	rows, err := s.r.QueryContext(ctx, s.q(`
+		SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at,
+		       COUNT(k.id)
+		FROM users u
+		LEFT JOIN api_keys k ON k.user_id = u.id
+		     AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)
+		GROUP BY u.id
+		ORDER BY lower(u.username), u.id`), now().UnixNano())
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var users []UserSummary
+	for rows.Next() {
+		var sum UserSummary
+		if sum.User, err = scanUser(rows, &sum.ActiveKeys); err != nil {
+			return nil, dbError(err)
+		}
+		users = append(users, sum)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return users, nil
+}
+
+func (s *sqlStore) UpdatePasswordHash(ctx context.Context, userID int64, hash string) error {
+	return s.execOne(ctx, "user not found",
+		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, now().UnixNano(), userID)
+}
+
+func (s *sqlStore) RecordLogin(ctx context.Context, userID int64, at time.Time) error {
+	return s.execOne(ctx, "user not found",
+		`UPDATE users SET last_login_at = ? WHERE id = ?`, at.UnixNano(), userID)
+}
+
+// API keys
+
+const keySelect = `
+	SELECT k.id, k.user_id, u.username, u.role, k.name, k.prefix, k.digest, k.permissions,
+	       k.created_at, k.expires_at, k.last_used_at, k.revoked_at
+	FROM api_keys k JOIN users u ON u.id = k.user_id`
+
+func scanAPIKey(row scanner) (APIKey, error) {
+	var (
+		k                          APIKey
+		perms                      string
+		created                    int64
+		expires, lastUsed, revoked sql.NullInt64
+	)
+	err := row.Scan(&k.ID, &k.UserID, &k.Username, &k.UserRole, &k.Name, &k.Prefix, &k.Digest, &perms,
+		&created, &expires, &lastUsed, &revoked)
+	if err != nil {
+		return APIKey{}, err
+	}
+	k.Permissions = splitPermissions(perms)
+	k.CreatedAt = fromNanos(created)
+	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = fromNullNanos(expires), fromNullNanos(lastUsed), fromNullNanos(revoked)
+	return k, nil
+}
+
+// splitPermissions returns an empty, non-nil slice for no permissions, so that it
+// encodes as [] rather than null.
+func splitPermissions(s string) []string {
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, ",")
+}
+
+func (s *sqlStore) CreateAPIKey(ctx context.Context, k *APIKey) error {
+	// Permissions are stored comma-separated: a comma inside one would read back
+	// as two permissions, so it must never get in.
+	if slices.ContainsFunc(k.Permissions, func(p string) bool { return p == "" || strings.Contains(p, ",") }) {
+		return apperr.Validation("invalid permissions",
+			apperr.FieldError{Field: "permissions", Message: "must not be empty or contain a comma"})
+	}
+	t := now()
+	err := s.w.QueryRowContext(ctx, s.q(`
+		INSERT INTO api_keys (user_id, name, prefix, digest, permissions, created_at, expires_at, last_used_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+		k.UserID, k.Name, k.Prefix, k.Digest, strings.Join(k.Permissions, ","), t.UnixNano(),
+		nullNanos(k.ExpiresAt), nullNanos(k.LastUsedAt), nullNanos(k.RevokedAt),
+	).Scan(&k.ID)
+	if err != nil {
+		switch constraintOf(err) {
+		case uniqueViolation:
+			return apperr.New(apperr.KindConflict, "API key already exists")
+		case foreignKeyViolation:
+			return apperr.New(apperr.KindNotFound, "user not found")
+		}
+		return dbError(err)
+	}
+	k.CreatedAt = t
+	return nil
+}
+
+func (s *sqlStore) APIKeyByDigest(ctx context.Context, digest string) (APIKey, error) {
+	k, err := scanAPIKey(s.r.QueryRowContext(ctx, s.q(keySelect+` WHERE k.digest = ?`), digest))
+	if errors.Is(err, sql.ErrNoRows) {
+		return APIKey{}, apperr.New(apperr.KindNotFound, "API key not found")
+	}
+	if err != nil {
+		return APIKey{}, dbError(err)
+	}
+	return k, nil
+}
+
+func (s *sqlStore) ListAPIKeys(ctx context.Context, userID int64) ([]APIKey, error) {
+	query, args := keySelect, []any{}
+	if userID != 0 {
+		query, args = query+` WHERE k.user_id = ?`, append(args, userID)
+	}
+	rows, err := s.r.QueryContext(ctx, s.q(query+` ORDER BY k.created_at DESC, k.id DESC`), args...)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var keys []APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, dbError(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return keys, nil
+}
+
+func (s *sqlStore) RevokeAPIKey(ctx context.Context, userID, keyID int64, at time.Time) (APIKey, error) {
+	// The same filter for the update and the read-back, so another user's key is
+	// neither revoked nor shown.
+	where, keyWhere, args := ` WHERE id = ?`, ` WHERE k.id = ?`, []any{keyID}
+	if userID != 0 {
+		where, keyWhere, args = where+` AND user_id = ?`, keyWhere+` AND k.user_id = ?`, append(args, userID)
+	}
+	var k APIKey
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		// Only the first revocation counts: revoking again keeps the original time.
+		_, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = ?`+where+` AND revoked_at IS NULL`),
+			append([]any{at.UnixNano()}, args...)...)
+		if err != nil {
+			return dbError(err)
+		}
+		k, err = scanAPIKey(tx.QueryRowContext(ctx, s.q(keySelect+keyWhere), args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return apperr.New(apperr.KindNotFound, "API key not found")
+		}
+		if err != nil {
+			return dbError(err)
+		}
+		return nil
+	})
+	return k, err
+}
+
+func (s *sqlStore) TouchAPIKeys(ctx context.Context, lastUsed map[int64]time.Time) error {
+	if len(lastUsed) == 0 {
+		return nil
+	}
+	// A fixed order, so two PostgreSQL instances touching the same keys cannot
+	// deadlock on each other's row locks.
+	ids := make([]int64, 0, len(lastUsed))
+	for id := range lastUsed {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q(`
+			UPDATE api_keys SET last_used_at = ?
+			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`))
+		if err != nil {
+			return dbError(err)
+		}
+		defer stmt.Close()
+		for _, id := range ids {
+			at := lastUsed[id].UnixNano()
+			if _, err := stmt.ExecContext(ctx, at, id, at); err != nil {
+				return dbError(err)
+			}
+		}
+		return nil
+	})
+}
+
+// Audit
+
+func (s *sqlStore) AppendAudit(ctx context.Context, e AuditEvent) error {
+	if e.At.IsZero() {
+		e.At = now()
+	}
+	_, err := s.w.ExecContext(ctx, s.q(`
+		INSERT INTO audit_events (at, actor, action, client_ip, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)`),
+		e.At.UnixNano(), e.Actor, e.Action, e.ClientIP, e.Outcome, e.Detail)
+	if err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+func (s *sqlStore) ListAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error) {
+	query := `SELECT id, at, actor, action, client_ip, outcome, detail FROM audit_events`
+	var args []any
+	if actor != "" {
+		query, args = query+` WHERE actor = ?`, append(args, actor)
+	}
+	args = append(args, min(max(limit, 1), 1000))
+	rows, err := s.r.QueryContext(ctx, s.q(query+` ORDER BY at DESC, id DESC LIMIT ?`), args...)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var events []AuditEvent
+	for rows.Next() {
+		var (
+			e  AuditEvent
+			at int64
+		)
+		if err := rows.Scan(&e.ID, &at, &e.Actor, &e.Action, &e.ClientIP, &e.Outcome, &e.Detail); err != nil {
+			return nil, dbError(err)
+		}
+		e.At = fromNanos(at)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return events, nil
+}
+
+func (s *sqlStore) Ping(ctx context.Context) error {
+	if err := s.r.PingContext(ctx); err != nil {
+		return apperr.Wrap(apperr.KindUnavailable, "database unavailable", err)
+	}
+	return nil
+}
+
+// Close closes the readers first, so that the writer's is the last connection and
+// SQLite checkpoints the WAL into the database file.
+func (s *sqlStore) Close() error {
+	var err error
+	if s.r != s.w {
+		err = s.r.Close()
+	}
+	return errors.Join(err, s.w.Close())
+}

@@ -1,0 +1,98 @@
+// Package store keeps users, API keys and audit events in SQL (SQLite by default,
+// PostgreSQL for several instances). Callers see only the Store interface.
+package store
+
+import (
+	"context"
+	"time"
+)
+
+// Roles a user can have.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
+
+// Permissions an API key can carry.
+const (
+	PermRead  = "read"
+	PermWrite = "write"
+)
+
+// User is a person or service that can log in.
+type User struct {
+	ID           int64
+	Username     string // unique, compared case-insensitively
+	PasswordHash string // bcrypt
+	Role         string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	LastLoginAt  *time.Time
+}
+
+// UserSummary is a user as the admin list shows it.
+type UserSummary struct {
+	User
+	ActiveKeys int // keys neither revoked nor expired
+}
+
+// APIKey is a stored key. The secret itself is never stored: only its SHA-256 digest.
+type APIKey struct {
+	ID          int64
+	UserID      int64
+	Username    string // owner's username (read-only, filled by queries)
+	UserRole    string // owner's role (read-only, filled by queries)
+	Name        string
+	Prefix      string // the first characters of the key, safe to display
+	Digest      string // lowercase hex SHA-256 of the whole key
+	Permissions []string
+	CreatedAt   time.Time
+	ExpiresAt   *time.Time
+	LastUsedAt  *time.Time
+	RevokedAt   *time.Time
+}
+
+// AuditEvent is one security-relevant thing that happened.
+type AuditEvent struct {
+	ID       int64
+	At       time.Time
+	Actor    string // username, or "" when unknown
+	Action   string // e.g. "login", "logout", "key.create"
+	ClientIP string
+	Outcome  string // "success" or "failure"
+	Detail   string
+}
+
+// Store is what the rest of the service needs from the database. Errors are
+// *apperr.Error: KindNotFound for a missing row, KindConflict for a taken username,
+// KindUnavailable / KindInternal for database trouble.
+type Store interface {
+	// CreateUser inserts u and sets its ID and times.
+	CreateUser(ctx context.Context, u *User) error
+	// UserByUsername finds a user, ignoring case.
+	UserByUsername(ctx context.Context, username string) (User, error)
+	UserByID(ctx context.Context, id int64) (User, error)
+	// ListUsers returns every user ordered by username, with their active key count.
+	ListUsers(ctx context.Context) ([]UserSummary, error)
+	UpdatePasswordHash(ctx context.Context, userID int64, hash string) error
+	RecordLogin(ctx context.Context, userID int64, at time.Time) error
+
+	// CreateAPIKey inserts k and sets its ID and CreatedAt; KindConflict on a duplicate digest.
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// APIKeyByDigest finds a key by digest, revoked and expired ones included (the caller decides).
+	APIKeyByDigest(ctx context.Context, digest string) (APIKey, error)
+	// ListAPIKeys returns a user's keys, newest first; userID 0 lists every key.
+	ListAPIKeys(ctx context.Context, userID int64) ([]APIKey, error)
+	// RevokeAPIKey marks a key revoked; KindNotFound when it does not exist or, with
+	// userID != 0, is not that user's. Revoking twice is not an error.
+	RevokeAPIKey(ctx context.Context, userID, keyID int64, at time.Time) (APIKey, error)
+	// TouchAPIKeys records last-used times for many keys in one transaction.
+	TouchAPIKeys(ctx context.Context, lastUsed map[int64]time.Time) error
+
+	AppendAudit(ctx context.Context, e AuditEvent) error
+	// ListAudit returns the newest events first; actor "" means everyone's.
+	ListAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error)
+
+	Ping(ctx context.Context) error
+	Close() error
+}

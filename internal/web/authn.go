@@ -1,0 +1,277 @@
+package web
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/basicauth"
+	"github.com/gofiber/fiber/v2/middleware/keyauth"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
+
+	"fiberauth/internal/apperr"
+	"fiberauth/internal/auth"
+)
+
+const (
+	localPrincipal = "principal"
+	localSession   = "session"
+	headerAPIKey   = "X-API-Key"
+
+	challengeBasic  = `Basic realm="fiberauth", charset="UTF-8"`
+	challengeBearer = `Bearer realm="fiberauth"`
+)
+
+var (
+	errNotAuthenticated = apperr.New(apperr.KindUnauthenticated, "Not authenticated")
+	errAPIKeyRequired   = apperr.New(apperr.KindUnauthenticated, "API key required")
+)
+
+// principal is who the request authenticated as; ok is false for anonymous requests.
+func principal(c *fiber.Ctx) (auth.Principal, bool) {
+	p, ok := c.Locals(localPrincipal).(auth.Principal)
+	return p, ok
+}
+
+func authenticated(c *fiber.Ctx) bool {
+	_, ok := principal(c)
+	return ok
+}
+
+// hasBasic reports whether the request offers Basic credentials.
+func hasBasic(c *fiber.Ctx) bool {
+	scheme, _ := authScheme(c.Get(fiber.HeaderAuthorization))
+	return scheme == "basic"
+}
+
+// hasAPIKey reports whether the request offers an API key (Bearer or X-API-Key).
+func hasAPIKey(c *fiber.Ctx) bool {
+	scheme, _ := authScheme(c.Get(fiber.HeaderAuthorization))
+	return scheme == "bearer" || c.Get(headerAPIKey) != ""
+}
+
+// basicAuth authenticates with HTTP Basic. With optional set, a request that offers
+// no Basic credentials passes through untouched (for routes that accept any method).
+func (s *server) basicAuth(optional bool) []fiber.Handler {
+	var skip func(*fiber.Ctx) bool
+	if optional {
+		skip = func(c *fiber.Ctx) bool { return authenticated(c) || !hasBasic(c) }
+	}
+	return []fiber.Handler{
+		s.loginThrottle(skip, basicUsername),
+		markAuthFailures,
+		basicauth.New(basicauth.Config{
+			Next:  skip,
+			Realm: "fiberauth",
+			// The Authorizer has no request context; it only answers yes or no. The
+			// verified credential is cached, so loadBasicPrincipal's second look is free.
+			Authorizer: func(username, password string) bool {
+				_, err := s.auth.VerifyPassword(s.baseCtx, username, password)
+				return err == nil
+			},
+			Unauthorized: func(c *fiber.Ctx) error {
+				c.Set(fiber.HeaderWWWAuthenticate, challengeBasic)
+				if c.Get(fiber.HeaderAuthorization) == "" {
+					return errNotAuthenticated
+				}
+				return auth.ErrInvalidCredentials
+			},
+		}),
+		func(c *fiber.Ctx) error {
+			if (skip != nil && skip(c)) || authenticated(c) {
+				return c.Next()
+			}
+			username, _ := c.Locals("username").(string)
+			password, _ := c.Locals("password").(string)
+			c.Locals("password", nil) // basicauth leaves the plaintext here; don't keep it around
+			p, err := s.auth.VerifyPassword(c.UserContext(), username, password)
+			if err != nil {
+				c.Set(fiber.HeaderWWWAuthenticate, challengeBasic)
+				return err
+			}
+			p.Method = auth.MethodBasic
+			c.Locals(localPrincipal, p)
+			return c.Next()
+		},
+	}
+}
+
+// basicUsername is the username a Basic header claims, for throttling ("" if none).
+func basicUsername(c *fiber.Ctx) string {
+	scheme, creds := authScheme(c.Get(fiber.HeaderAuthorization))
+	if scheme != "basic" {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(creds)
+	if err != nil {
+		return ""
+	}
+	username, _, _ := strings.Cut(string(raw), ":")
+	return username
+}
+
+// apiKeyAuth authenticates with an API key from "Authorization: Bearer" (any case) or
+// X-API-Key. Fiber's keyauth matches its scheme case-sensitively and reads one header,
+// so apiKeyToHeader first puts the key, wherever it came from, into X-API-Key.
+func (s *server) apiKeyAuth(optional bool) []fiber.Handler {
+	var skip func(*fiber.Ctx) bool
+	if optional {
+		skip = func(c *fiber.Ctx) bool { return authenticated(c) || !hasAPIKey(c) }
+	}
+	return []fiber.Handler{
+		func(c *fiber.Ctx) error {
+			if skip != nil && skip(c) {
+				return c.Next()
+			}
+			return apiKeyToHeader(c)
+		},
+		keyauth.New(keyauth.Config{
+			Next:      skip,
+			KeyLookup: "header:" + headerAPIKey,
+			Validator: func(c *fiber.Ctx, key string) (bool, error) {
+				p, err := s.auth.VerifyAPIKey(c.UserContext(), key)
+				if err != nil {
+					return false, err
+				}
+				c.Locals(localPrincipal, p)
+				return true, nil
+			},
+			ErrorHandler: func(c *fiber.Ctx, err error) error {
+				if err == keyauth.ErrMissingOrMalformedAPIKey {
+					c.Set(fiber.HeaderWWWAuthenticate, challengeBearer)
+					return errAPIKeyRequired
+				}
+				if apperr.Is(err, apperr.KindUnauthenticated) {
+					c.Set(fiber.HeaderWWWAuthenticate, challengeBearer+`, error="invalid_token"`)
+				}
+				return err
+			},
+		}),
+	}
+}
+
+// apiKeyToHeader normalises the key's two possible sources into X-API-Key, refusing
+// a request whose two sources disagree.
+func apiKeyToHeader(c *fiber.Ctx) error {
+	scheme, token := authScheme(c.Get(fiber.HeaderAuthorization))
+	if scheme != "bearer" {
+		return c.Next()
+	}
+	if token == "" {
+		c.Set(fiber.HeaderWWWAuthenticate, challengeBearer+`, error="invalid_request"`)
+		return errAPIKeyRequired
+	}
+	if other := c.Get(headerAPIKey); other != "" && other != token {
+		return apperr.New(apperr.KindBadRequest, "Authorization and X-API-Key carry different keys")
+	}
+	c.Request().Header.Set(headerAPIKey, token)
+	return c.Next()
+}
+
+// sessionAuth authenticates with the session cookie. With optional set, a request
+// without a logged-in session passes through anonymous.
+func (s *server) sessionAuth(optional bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if authenticated(c) {
+			return c.Next()
+		}
+		info, ok, err := s.sessions.Current(c)
+		if err != nil {
+			return err
+		}
+		if ok {
+			c.Locals(localSession, info)
+			c.Locals(localPrincipal, auth.Principal{UserID: info.UserID, Username: info.Username,
+				Role: info.Role, Method: auth.MethodSession, Permissions: auth.RolePermissions(info.Role)})
+			return c.Next()
+		}
+		if optional {
+			return c.Next()
+		}
+		return errNotAuthenticated
+	}
+}
+
+// requireAuthenticated ends a chain of optional authenticators.
+func requireAuthenticated(c *fiber.Ctx) error {
+	if !authenticated(c) {
+		c.Set(fiber.HeaderWWWAuthenticate, challengeBasic)
+		c.Response().Header.Add(fiber.HeaderWWWAuthenticate, challengeBearer)
+		return errNotAuthenticated
+	}
+	return c.Next()
+}
+
+// requireRole lets only users with the role through.
+func requireRole(role, message string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if p, _ := principal(c); p.Role != role {
+			return apperr.New(apperr.KindForbidden, message)
+		}
+		return c.Next()
+	}
+}
+
+// requirePermission lets only principals holding the permission through.
+func requirePermission(permission, message string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if p, _ := principal(c); !p.Can(permission) {
+			return apperr.New(apperr.KindForbidden, message)
+		}
+		return c.Next()
+	}
+}
+
+// markAuthFailures sets the status of an authentication failure on the response as
+// soon as it comes back up the chain, so the login throttle (a limiter that skips
+// successful requests) sees it; every other outcome, a 403 included, counts as success.
+func markAuthFailures(c *fiber.Ctx) error {
+	err := c.Next()
+	if apperr.Is(err, apperr.KindUnauthenticated) {
+		c.Status(fiber.StatusUnauthorized)
+	}
+	return err
+}
+
+// loginThrottle limits failed logins per claimed username and client IP.
+func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.Ctx) string) fiber.Handler {
+	return limiter.New(limiter.Config{
+		Next:                   skip,
+		Max:                    s.cfg.LoginMaxFailures,
+		Expiration:             s.cfg.LoginFailureWindow,
+		Storage:                s.storage,
+		SkipSuccessfulRequests: true,
+		KeyGenerator: func(c *fiber.Ctx) string {
+			return "login-failures:" + strings.ToLower(username(c)) + "|" + s.clientIP(c)
+		},
+		LimitReached: func(c *fiber.Ctx) error {
+			return apperr.New(apperr.KindRateLimited, "Too many failed logins; try again later")
+		},
+	})
+}
+
+// apiRateLimit limits requests per client on the API routes.
+func (s *server) apiRateLimit() fiber.Handler {
+	return limiter.New(limiter.Config{
+		Max:          s.cfg.RateLimitMax,
+		Expiration:   s.cfg.RateLimitWindow,
+		Storage:      s.storage,
+		KeyGenerator: func(c *fiber.Ctx) string { return "rate:" + s.clientIP(c) },
+		LimitReached: func(c *fiber.Ctx) error {
+			return apperr.New(apperr.KindRateLimited, "Rate limit exceeded")
+		},
+	})
+}
+
+// loginUsername is the username a /login body claims, for throttling.
+func loginUsername(c *fiber.Ctx) string {
+	var body struct {
+		Username string `json:"username"`
+	}
+	if hasMediaType(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON) {
+		_ = json.Unmarshal(c.Body(), &body)
+		return body.Username
+	}
+	return c.FormValue("username")
+}

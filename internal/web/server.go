@@ -1,0 +1,112 @@
+// Package web is the HTTP layer: routes, middleware, handlers and the one error
+// handler. It asks the auth service and the session manager; it never touches SQL
+// or the storage itself.
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/cors"
+	"github.com/gofiber/fiber/v2/middleware/helmet"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/gofiber/fiber/v2/utils"
+
+	"fiberauth/internal/auth"
+	"fiberauth/internal/config"
+	"fiberauth/internal/sessions"
+)
+
+// contentSecurityPolicy allows only our own scripts, styles and forms: no inline
+// code, no third-party hosts, no framing.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+
+// Deps is everything the HTTP layer needs, built by the caller.
+type Deps struct {
+	Config   config.Config
+	Logger   *slog.Logger
+	Auth     *auth.Service
+	Sessions *sessions.Manager
+	// Storage holds rate-limit counters (memory, or Redis shared by all instances).
+	Storage fiber.Storage
+	// Ready reports whether the session/limiter storage answers (for /readyz); nil means always.
+	StorageReady func(context.Context) error
+}
+
+type server struct {
+	cfg          config.Config
+	log          *slog.Logger
+	auth         *auth.Service
+	sessions     *sessions.Manager
+	storage      fiber.Storage
+	storageReady func(context.Context) error
+	trusted      []netip.Prefix
+	baseCtx      context.Context
+
+	// renderErrorPage, when set, renders an error for browsers.
+	renderErrorPage func(c *fiber.Ctx, d errorDetail) error
+}
+
+// NewServer builds the application from its dependencies.
+func NewServer(d Deps) *fiber.App {
+	s := &server{
+		cfg:          d.Config,
+		log:          d.Logger,
+		auth:         d.Auth,
+		sessions:     d.Sessions,
+		storage:      d.Storage,
+		storageReady: d.StorageReady,
+		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
+		baseCtx:      context.Background(),
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	app := fiber.New(fiber.Config{
+		AppName:               "fiberauth",
+		ErrorHandler:          s.handleError,
+		BodyLimit:             d.Config.BodyLimit,
+		ReadBufferSize:        16 << 10, // room for cookies and long Authorization headers
+		ReadTimeout:           15 * time.Second,
+		WriteTimeout:          15 * time.Second,
+		IdleTimeout:           60 * time.Second,
+		DisableStartupMessage: true,
+		// Fiber reads the proxy header only for c.IP(); we compute the client IP ourselves
+		// (clientIP), trusting X-Forwarded-For only from TRUSTED_PROXIES.
+	})
+
+	app.Use(
+		sanitizeRequestID,
+		requestid.New(requestid.Config{Generator: utils.UUIDv4, ContextKey: localRequestID}),
+		s.accessLog,
+		recover.New(),
+		helmet.New(helmet.Config{
+			ContentSecurityPolicy: contentSecurityPolicy,
+			ReferrerPolicy:        "same-origin",
+			HSTSMaxAge:            hstsMaxAge(d.Config),
+		}),
+	)
+	if len(d.Config.CORSAllowOrigins) > 0 {
+		app.Use(cors.New(cors.Config{
+			AllowOrigins:     strings.Join(d.Config.CORSAllowOrigins, ","),
+			AllowHeaders:     "Authorization, X-API-Key, Content-Type",
+			AllowCredentials: false, // API clients authenticate with headers, not cookies
+		}))
+	}
+	s.routes(app)
+	return app
+}
+
+// hstsMaxAge turns HSTS on in production only (helmet sends it over https only).
+func hstsMaxAge(cfg config.Config) int {
+	if cfg.Production() {
+		return 365 * 24 * 60 * 60
+	}
+	return 0
+}
