@@ -22,7 +22,8 @@ const (
 	keyUserID   = "uid"
 	keyUsername = "username"
 	keyRole     = "role"
-	keyLoginAt  = "login_at" // unix seconds; the absolute timeout counts from here
+	keyLoginAt  = "login_at"  // unix seconds; the absolute timeout counts from here
+	keyLastSeen = "last_seen" // unix seconds; the idle timeout counts from here
 )
 
 // CookieName is the session cookie. It carries only a random ID.
@@ -91,6 +92,7 @@ func (m *Manager) Start(c *fiber.Ctx, p auth.Principal) (Info, error) {
 	sess.Set(keyUsername, p.Username)
 	sess.Set(keyRole, p.Role)
 	sess.Set(keyLoginAt, now.Unix())
+	sess.Set(keyLastSeen, now.Unix())
 	info := Info{ID: sess.ID(), UserID: p.UserID, Username: p.Username, Role: p.Role, LoginAt: time.Unix(now.Unix(), 0)}
 	info.ExpiresAt = m.expiry(info.LoginAt, now)
 	sess.SetExpiry(info.ExpiresAt.Sub(now))
@@ -117,17 +119,23 @@ func (m *Manager) Current(c *fiber.Ctx) (info Info, ok bool, err error) {
 		return Info{}, false, nil
 	}
 	now := m.cfg.Now()
+	lastSeen, _ := sess.Get(keyLastSeen).(int64)
 	info = Info{ID: sess.ID(), UserID: uid, LoginAt: time.Unix(loginAt, 0)}
 	info.Username, _ = sess.Get(keyUsername).(string)
 	info.Role, _ = sess.Get(keyRole).(string)
 	info.ExpiresAt = m.expiry(info.LoginAt, now)
-	if !now.Before(info.LoginAt.Add(m.cfg.AbsoluteTimeout)) {
+	// The storage's TTL ends idle sessions too, but only to the second and on its own
+	// clock; checking here makes both deadlines exact and testable.
+	idleOver := !now.Before(time.Unix(lastSeen, 0).Add(m.cfg.IdleTimeout))
+	absoluteOver := !now.Before(info.LoginAt.Add(m.cfg.AbsoluteTimeout))
+	if idleOver || absoluteOver {
 		if err := sess.Destroy(); err != nil {
 			return Info{}, false, storageErr(err)
 		}
 		m.unindex(uid, info.ID)
 		return Info{}, false, nil
 	}
+	sess.Set(keyLastSeen, now.Unix())
 	sess.SetExpiry(info.ExpiresAt.Sub(now))
 	if err := sess.Save(); err != nil {
 		return Info{}, false, storageErr(err)

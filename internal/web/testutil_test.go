@@ -1,0 +1,171 @@
+package web
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/storage/memory/v2"
+
+	"fiberauth/internal/auth"
+	"fiberauth/internal/config"
+	"fiberauth/internal/sessions"
+	"fiberauth/internal/store"
+)
+
+// testClock is a clock tests move by hand.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testApp is the real application on a temp SQLite file with the demo data.
+type testApp struct {
+	app   *fiber.App
+	auth  *auth.Service
+	store store.Store
+	clock *testClock
+	cfg   config.Config
+}
+
+// newTestApp builds the app the way run does, with BCRYPT_COST=4 and the given
+// environment overrides (e.g. "SESSION_IDLE_TIMEOUT": "1m").
+func newTestApp(t testing.TB, env map[string]string) *testApp {
+	t.Helper()
+	vars := map[string]string{
+		"APP_ENV":      "test",
+		"BCRYPT_COST":  "4",
+		"DATABASE_URL": filepath.Join(t.TempDir(), "test.db"),
+		"DEMO_DATA":    "true",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return vars[k] }, "")
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	st, err := store.Open(t.Context(), cfg.DatabaseURL)
+	if err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clock := &testClock{now: time.Now()}
+	svc, err := auth.NewService(st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("auth: %v", err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	if cfg.DemoData {
+		if err := svc.SeedDemo(t.Context()); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+	storage := memory.New()
+	t.Cleanup(func() { storage.Close() })
+	app := NewServer(Deps{
+		Config:   cfg,
+		Auth:     svc,
+		Sessions: sessions.NewManager(storage, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
+		Storage:  storage,
+	})
+	return &testApp{app: app, auth: svc, store: st, clock: clock, cfg: cfg}
+}
+
+// request builds a request; headers come in name, value pairs.
+func request(method, path, body string, headers ...string) *http.Request {
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, r)
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Add(headers[i], headers[i+1])
+	}
+	return req
+}
+
+// jsonRequest is a request with a JSON body.
+func jsonRequest(method, path, body string, headers ...string) *http.Request {
+	return request(method, path, body, append([]string{"Content-Type", "application/json"}, headers...)...)
+}
+
+// do sends req through the real app and returns the response with its body read.
+func (a *testApp) do(t testing.TB, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := a.app.Test(req, -1)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return resp, string(b)
+}
+
+// cookie returns the named cookie a response sets, or nil.
+func cookie(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// mustLogin logs in with JSON and returns the session cookie.
+func (a *testApp) mustLogin(t testing.TB, username, password string) *http.Cookie {
+	t.Helper()
+	resp, body := a.do(t, jsonRequest("POST", "/login", `{"username":"`+username+`","password":"`+password+`"}`))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login as %s: %d %s", username, resp.StatusCode, body)
+	}
+	c := cookie(resp, sessions.CookieName)
+	if c == nil || c.Value == "" {
+		t.Fatalf("login as %s set no session cookie", username)
+	}
+	return c
+}
+
+// withCookie adds a cookie to req and returns it.
+func withCookie(req *http.Request, c *http.Cookie) *http.Request {
+	req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	return req
+}
+
+// envelope decodes the error envelope, failing the test if body is not one.
+func envelope(t testing.TB, body string) errorDetail {
+	t.Helper()
+	var e errorBody
+	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error.Type == "" {
+		t.Fatalf("not an error envelope: %q (%v)", body, err)
+	}
+	return e.Error
+}
+
+func basicAuth(user, pass string) string {
+	req, _ := http.NewRequest("GET", "/", nil)
+	req.SetBasicAuth(user, pass)
+	return req.Header.Get("Authorization")
+}
