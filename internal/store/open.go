@@ -89,12 +89,12 @@ func openSQLite(ctx context.Context, databaseURL string) (*sqlStore, error) {
 		"_pragma=journal_mode(WAL)",
 		"_pragma=foreign_keys(1)",
 		"_pragma=synchronous(NORMAL)",
-		
+		"_txlock=immediate",
 	))
 	if err != nil {
 		return nil, apperr.Wrap(apperr.KindUnavailable, "cannot open database", err)
 	}
-	w.SetMaxOpenConns(20)
+	w.SetMaxOpenConns(1)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, apperr.Wrap(apperr.KindUnavailable, "cannot open database", err)

@@ -11,8 +11,8 @@ import (
 )
 
 var (
-	errMalformedJSON    = apperr.New(apperr.KindBadRequest, "Malformed JSON body")
-	errNotJSONObject    = apperr.Validation("Validation error", apperr.FieldError{Field: "body", Message: "must be a JSON object"})
+	errMalformedJSON = apperr.New(apperr.KindBadRequest, "Malformed JSON body")
+	errNotJSONObject = apperr.Validation("Validation error", apperr.FieldError{Field: "body", Message: "must be a JSON object"})
 )
 
 // unsupportedMediaType answers 415 naming what we accept.
