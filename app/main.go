@@ -13,15 +13,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/storage/memory/v2"
-	"github.com/gofiber/storage/redis/v3"
-
-	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
-	"fiberauth/internal/sessions"
-	"fiberauth/internal/store"
-	"fiberauth/internal/web"
+	"fiberauth/internal/service"
 )
 
 func main() {
@@ -34,7 +27,8 @@ func main() {
 }
 
 // run starts the service, or runs an admin command when args name one. It returns
-// when ctx is cancelled (after a graceful shutdown) or start-up fails.
+// when ctx is cancelled (after a graceful shutdown) or start-up fails. The password
+// for `users create` is read from stdin, never from a flag.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
 	// Config.
 	cfg, err := config.Load(getenv, ".env")
@@ -43,67 +37,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	logger := newLogger(cfg, stdout)
 
-	// Store and identity service.
-	st, err := store.Open(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	defer st.Close()
-	authSvc, err := auth.NewService(st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL, Logger: logger})
-	if err != nil {
-		return err
-	}
-	defer authSvc.Close()
-	if cfg.DemoData {
-		if err := authSvc.SeedDemo(ctx); err != nil {
-			return fmt.Errorf("seeding demo data: %w", err)
-		}
-	}
-
-	// Admin commands share everything above and stop here.
+	// Admin commands need only the store and the identity service.
 	if len(args) > 0 {
-		return runCommand(ctx, authSvc, args, stdin, stdout)
+		core, err := service.OpenCore(ctx, cfg, logger)
+		if err != nil {
+			return err
+		}
+		defer core.Close()
+		return runCommand(ctx, core.Auth, args, stdin, stdout)
 	}
 
-	// Sessions and rate-limit counters.
-	storage, err := openStorage(cfg.RedisURL)
+	// Store, identity, sessions, web.
+	srv, err := service.New(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer storage.Close()
-	sessionManager := sessions.NewManager(storage, sessions.Config{
-		IdleTimeout:     cfg.SessionIdleTimeout,
-		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
-		Secure:          cfg.Production(),
-	})
-
-	// Web.
-	app := web.NewServer(web.Deps{
-		Config:       cfg,
-		Logger:       logger,
-		Auth:         authSvc,
-		Sessions:     sessionManager,
-		Storage:      storage,
-		StorageReady: storagePing(storage),
-	})
+	defer srv.Close()
 
 	// Listen until the context ends, then drain in-flight requests within a bound.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ADDR: %w", err)
 	}
-	logger.Info("listening", "addr", "http://"+ln.Addr().String(), "env", cfg.Env, "demo_data", cfg.DemoData)
+	logger.Info("listening", "url", "http://"+ln.Addr().String(), "env", cfg.Env, "demo_data", cfg.DemoData)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- app.Listener(ln) }()
+	go func() { serveErr <- srv.App.Listener(ln) }()
 	select {
 	case err := <-serveErr:
 		return err
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
-	if err := app.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
+	if err := srv.App.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	logger.Info("stopped")
 	return nil
 }
 
@@ -113,29 +81,6 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// openStorage returns in-process memory storage, or Redis when REDIS_URL is set so
-// that sessions and rate limits are shared by every instance.
-func openStorage(redisURL string) (storage fiber.Storage, err error) {
-	if redisURL == "" {
-		return memory.New(), nil
-	}
-	// The Redis storage panics when it cannot connect; turn that into a start-up error.
-	defer func() {
-		if r := recover(); r != nil {
-			storage, err = nil, fmt.Errorf("REDIS_URL: cannot connect: %v", r)
-		}
-	}()
-	return redis.New(redis.Config{URL: redisURL}), nil
-}
-
-// storagePing reports whether the storage answers, for /readyz.
-func storagePing(storage fiber.Storage) func(context.Context) error {
-	return func(ctx context.Context) error {
-		_, err := storage.Get("readyz-probe")
-		return err
-	}
 }
 
 var errUsage = errors.New("usage")

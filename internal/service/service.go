@@ -1,0 +1,115 @@
+// Package service wires the application together from a Config: store, identity
+// service, session/limiter storage and the web app. `run` uses it, and so do the
+// end-to-end tests and benchmarks, so they exercise exactly what production runs.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/storage/memory/v2"
+	"github.com/gofiber/storage/redis/v3"
+
+	"fiberauth/internal/auth"
+	"fiberauth/internal/config"
+	"fiberauth/internal/sessions"
+	"fiberauth/internal/store"
+	"fiberauth/internal/web"
+)
+
+// Core is what both the server and the admin commands need: the store and the
+// identity service over it, with the demo data seeded when configured.
+type Core struct {
+	Store store.Store
+	Auth  *auth.Service
+}
+
+// OpenCore opens the database (applying migrations) and builds the identity service.
+func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Core, error) {
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	svc, err := auth.NewService(st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL, Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if cfg.DemoData {
+		if err := svc.SeedDemo(ctx); err != nil {
+			svc.Close()
+			st.Close()
+			return nil, fmt.Errorf("seeding demo data: %w", err)
+		}
+	}
+	return &Core{Store: st, Auth: svc}, nil
+}
+
+// Close flushes the identity service and closes the store.
+func (c *Core) Close() error {
+	return errors.Join(c.Auth.Close(), c.Store.Close())
+}
+
+// Server is the whole running application.
+type Server struct {
+	*Core
+	App     *fiber.App
+	Storage fiber.Storage
+}
+
+// New builds the application from cfg.
+func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, error) {
+	core, err := OpenCore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	storage, err := OpenStorage(cfg.RedisURL)
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
+	app := web.NewServer(web.Deps{
+		Config: cfg,
+		Logger: logger,
+		Auth:   core.Auth,
+		Sessions: sessions.NewManager(storage, sessions.Config{
+			IdleTimeout:     cfg.SessionIdleTimeout,
+			AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
+			Secure:          cfg.Production(),
+		}),
+		Storage:      storage,
+		StorageReady: storagePing(storage),
+	})
+	return &Server{Core: core, App: app, Storage: storage}, nil
+}
+
+// Close releases everything New opened; call it after the app has shut down.
+func (s *Server) Close() error {
+	return errors.Join(s.Core.Close(), s.Storage.Close())
+}
+
+// OpenStorage returns in-process memory storage, or Redis when redisURL is set so
+// that sessions and rate limits are shared by every instance.
+func OpenStorage(redisURL string) (storage fiber.Storage, err error) {
+	if redisURL == "" {
+		return memory.New(), nil
+	}
+	// The Redis storage panics when it cannot connect; turn that into a start-up error.
+	defer func() {
+		if r := recover(); r != nil {
+			storage, err = nil, fmt.Errorf("REDIS_URL: cannot connect: %v", r)
+		}
+	}()
+	return redis.New(redis.Config{URL: redisURL}), nil
+}
+
+// storagePing reports whether the storage answers, for /readyz.
+func storagePing(storage fiber.Storage) func(context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := storage.Get("readyz-probe")
+		return err
+	}
+}
