@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sync/singleflight"
+
 	"fiberauth/internal/apperr"
 	"fiberauth/internal/store"
 )
@@ -40,6 +42,14 @@ type Options struct {
 	// CredentialTTL bounds how long a verified Basic credential is trusted without
 	// another bcrypt compare. Zero disables the cache.
 	CredentialTTL time.Duration
+	// KeyCacheTTL bounds how long what the store said about an API key is trusted
+	// without asking again: zero means DefaultKeyCacheTTL, negative disables the
+	// cache. (Unlike CredentialTTL, on by default: every Service, tests' included,
+	// should behave as production does.)
+	KeyCacheTTL time.Duration
+	// KeyCacheSize bounds the number of keys, and separately of unknown digests,
+	// remembered; zero means DefaultKeyCacheSize.
+	KeyCacheSize int
 	// UsageFlushInterval is how often last-used times of API keys are written.
 	UsageFlushInterval time.Duration
 	Logger             *slog.Logger
@@ -51,9 +61,12 @@ type Service struct {
 	store  store.Store
 	hasher hasher
 	creds  *credentialCache
-	usage  *usageRecorder
-	log    *slog.Logger
-	now    func() time.Time
+	// verifying lets concurrent misses of one credential share a bcrypt compare.
+	verifying singleflight.Group
+	keys      *keyCache
+	usage     *usageRecorder
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // NewService builds a Service over st. Call Close to flush pending writes.
@@ -71,8 +84,15 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 	if opts.UsageFlushInterval <= 0 {
 		opts.UsageFlushInterval = 5 * time.Second
 	}
+	if opts.KeyCacheTTL == 0 {
+		opts.KeyCacheTTL = DefaultKeyCacheTTL
+	}
+	if opts.KeyCacheSize <= 0 {
+		opts.KeyCacheSize = DefaultKeyCacheSize
+	}
 	s := &Service{store: st, hasher: h, log: opts.Logger, now: opts.Now}
-	s.creds = newCredentialCache(opts.CredentialTTL, opts.Now)
+	s.creds = newCredentialCache(opts.CredentialTTL, DefaultCredentialCacheSize, opts.Now)
+	s.keys = newKeyCache(opts.KeyCacheTTL, opts.KeyCacheSize)
 	s.usage = newUsageRecorder(st, opts.UsageFlushInterval, opts.Logger)
 	return s, nil
 }
@@ -93,11 +113,44 @@ func (s *Service) HashPassword(password string) (string, error) {
 
 // VerifyPassword checks a username and password. Unknown users and wrong passwords
 // take the same time and give the same error. A hash made at a lower cost than the
-// configured one is upgraded.
+// configured one is upgraded. A credential that passed is cached (credentialCache),
+// so a Basic client repeating it pays for bcrypt once per CredentialTTL.
 func (s *Service) VerifyPassword(ctx context.Context, username, password string) (Principal, error) {
-	if p, ok := s.creds.Get(username, password); ok {
+	k := s.creds.mac(username, password)
+	if p, ok, _ := s.creds.Get(k); ok {
 		return p, nil
 	}
+	// Requests carrying the same credential at the same time (a client's parallel
+	// connections, or all those in flight when its entry expires) share one bcrypt
+	// instead of queueing one each. The shared work must not end with the first
+	// caller's request, so it runs without that request's cancellation.
+	v, err, _ := s.verifying.Do(string(k[:]), func() (any, error) {
+		p, ok, epoch := s.creds.Get(k)
+		if ok {
+			return p, nil
+		}
+		p, err := s.checkPassword(context.WithoutCancel(ctx), username, password)
+		if err == nil {
+			s.creds.Put(k, p, epoch)
+		}
+		return p, err
+	})
+	if err != nil {
+		return Principal{}, err
+	}
+	return v.(Principal), nil
+}
+
+// RecentlyVerified reports whether VerifyPassword would answer from its cache: the
+// credential passed bcrypt less than CredentialTTL ago and the password has not
+// changed since. It is never true for a wrong password.
+func (s *Service) RecentlyVerified(username, password string) bool {
+	_, ok, _ := s.creds.Get(s.creds.mac(username, password))
+	return ok
+}
+
+// checkPassword is VerifyPassword without the cache: always one bcrypt compare.
+func (s *Service) checkPassword(ctx context.Context, username, password string) (Principal, error) {
 	var u store.User
 	var hash []byte
 	if validLookupName(username) {
@@ -115,9 +168,7 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password string)
 	if s.hasher.NeedsRehash(hash) {
 		s.rehash(ctx, u.ID, password)
 	}
-	p := userPrincipal(u, MethodBasic)
-	s.creds.Put(username, password, p)
-	return p, nil
+	return userPrincipal(u, MethodBasic), nil
 }
 
 // rehash upgrades a stored hash; failing to do so must not fail the login.
@@ -137,9 +188,11 @@ func validLookupName(username string) bool {
 		!strings.ContainsRune(username, 0)
 }
 
-// Login verifies a password for an interactive login and records it.
+// Login verifies a password for an interactive login and records it. It always pays
+// for bcrypt, cache or not: a login is rare for each user, and if a repeated one were
+// free, whoever holds a password could mint sessions as fast as the server answers.
 func (s *Service) Login(ctx context.Context, username, password, clientIP string) (Principal, error) {
-	p, err := s.VerifyPassword(ctx, username, password)
+	p, err := s.checkPassword(ctx, username, password)
 	if err != nil {
 		if errors.Is(err, ErrInvalidCredentials) {
 			s.Audit(ctx, store.AuditEvent{Actor: auditName(username), Action: "login", ClientIP: clientIP, Outcome: "failure", Detail: "invalid credentials"})
@@ -254,7 +307,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 
 // SeedDemo stores the article's demo users and keys, idempotently.
 func (s *Service) SeedDemo(ctx context.Context) error {
-	return store.SeedDemo(ctx, s.store, s.hasher.Hash, Digest)
+	err := store.SeedDemo(ctx, s.store, s.hasher.Hash, Digest)
+	s.keys.forgetInvalid() // the demo keys may have been tried before they existed
+	return err
 }
 
 // Digest is how an API key is stored: lowercase hex SHA-256.
@@ -296,6 +351,10 @@ func (s *Service) CreateAPIKey(ctx context.Context, userID int64, name string, p
 	if err := s.store.CreateAPIKey(ctx, &k); err != nil {
 		return NewAPIKey{}, err
 	}
+	// A random secret cannot have been tried before it existed, unless by whoever
+	// chose it; dropping any "no such key" entry anyway keeps that reasoning out of
+	// the cache's correctness.
+	s.keys.forgetDigest(sha256.Sum256([]byte(secret)))
 	return NewAPIKey{APIKey: k, Key: secret}, nil
 }
 
@@ -330,30 +389,45 @@ func (s *Service) ListAPIKeys(ctx context.Context, userID int64) ([]store.APIKey
 }
 
 // RevokeAPIKey revokes one of a user's keys (userID 0: anyone's); it stops working at once.
+// The key is dropped from this process's cache whether or not the store answered,
+// since a failed answer does not say whether the revoke was written.
 func (s *Service) RevokeAPIKey(ctx context.Context, userID, keyID int64) (store.APIKey, error) {
-	return s.store.RevokeAPIKey(ctx, userID, keyID, s.now().UTC())
+	k, err := s.store.RevokeAPIKey(ctx, userID, keyID, s.now().UTC())
+	s.keys.forgetID(keyID)
+	return k, err
 }
 
 // VerifyAPIKey finds the principal behind a key; unknown, revoked and expired keys
-// all get ErrInvalidAPIKey.
+// all get ErrInvalidAPIKey. What the store says about a digest is cached briefly
+// (keyCache), both ways, so a repeated key costs no SQL.
 func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, error) {
 	if key == "" || len(key) > maxAPIKeyBytes {
 		return Principal{}, ErrInvalidAPIKey
 	}
-	k, err := s.store.APIKeyByDigest(ctx, Digest(key))
-	if apperr.Is(err, apperr.KindNotFound) {
-		return Principal{}, ErrInvalidAPIKey
-	}
-	if err != nil {
-		return Principal{}, err
-	}
+	d := digest(sha256.Sum256([]byte(key)))
 	now := s.now()
-	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
+	cached, found, epoch := s.keys.get(d, now)
+	switch found {
+	case keyInvalid:
 		return Principal{}, ErrInvalidAPIKey
+	case keyMiss:
+		k, err := s.store.APIKeyByDigest(ctx, hex.EncodeToString(d[:]))
+		if apperr.Is(err, apperr.KindNotFound) {
+			s.keys.putInvalid(d, epoch, now)
+			return Principal{}, ErrInvalidAPIKey
+		}
+		if err != nil {
+			return Principal{}, err
+		}
+		s.keys.put(d, k, epoch, now)
+		if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
+			return Principal{}, ErrInvalidAPIKey
+		}
+		cached = cachedKey{id: k.ID, userID: k.UserID, username: k.Username, role: k.UserRole, permissions: k.Permissions}
 	}
-	s.usage.Record(k.ID, now.UTC())
-	return Principal{UserID: k.UserID, Username: k.Username, Role: k.UserRole, Method: MethodAPIKey,
-		Permissions: k.Permissions, KeyID: k.ID}, nil
+	s.usage.Record(cached.id, now.UTC())
+	return Principal{UserID: cached.userID, Username: cached.username, Role: cached.role, Method: MethodAPIKey,
+		Permissions: cached.permissions, KeyID: cached.id}, nil
 }
 
 // UserPrincipalByName looks a user up by name (for the admin CLI).
