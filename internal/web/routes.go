@@ -31,7 +31,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/apikey/create", chain(apiKey, requirePermission(store.PermWrite, "Write access required"), s.handleAPIKeyCreate)...)
 
 	// Sessions (the article's routes).
-	app.Post("/login", chain(noStore, s.loginThrottle(nil, loginUsername), markAuthFailures, s.handleLogin)...)
+	app.Post("/login", chain(noStore, s.loginThrottle(nil, loginUsername, nil), markAuthFailures, s.handleLogin)...)
 	app.Get("/dashboard", chain(session, s.handleDashboard)...)
 	app.Post("/logout", chain(noStore, s.handleLogout)...)
 

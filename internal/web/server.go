@@ -20,6 +20,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
+	"fiberauth/internal/throttle"
 )
 
 // contentSecurityPolicy allows only our own scripts, styles and forms: no inline
@@ -46,6 +47,7 @@ type server struct {
 	sessions     *sessions.Manager
 	storage      fiber.Storage
 	storageReady func(context.Context) error
+	throttle     *throttle.Throttle // failed logins per username and client IP
 	trusted      []netip.Prefix
 	baseCtx      context.Context
 
@@ -62,6 +64,7 @@ func NewServer(d Deps) *fiber.App {
 		sessions:     d.Sessions,
 		storage:      d.Storage,
 		storageReady: d.StorageReady,
+		throttle:     throttle.New(d.Storage, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
 	}
