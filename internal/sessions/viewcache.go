@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// defaultViewCacheSize bounds the decoded sessions a process keeps: about 400 bytes
+// defaultViewCacheSize bounds the decoded sessions a process keeps: about 350 bytes
 // each, for the sessions in active use on this instance.
 const defaultViewCacheSize = 10_000
 
