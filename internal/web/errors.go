@@ -110,9 +110,12 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	}
 	c.Status(d.StatusCode)
 	if s.renderErrorPage != nil && wantsHTML(c) {
-		if rerr := s.renderErrorPage(c, d); rerr == nil {
+		rerr := s.renderErrorPage(c, err, d)
+		if rerr == nil {
 			return nil
 		}
+		s.log.ErrorContext(c.UserContext(), "rendering an error page failed", "request_id", requestID(c), "err", rerr)
+		c.Status(d.StatusCode)
 	}
 	return c.JSON(errorBody{Error: d})
 }
