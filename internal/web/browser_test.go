@@ -58,9 +58,7 @@ func TestBrowser(t *testing.T) {
 				)
 				assertSamePage(t, tab)
 				mustContain(t, text(t, tab, "#login-error"), "Invalid credentials")
-				if id := eval[string](t, tab, `document.activeElement && document.activeElement.id`); id != "login-error" {
-					t.Errorf("focus is on %q, not the error", id)
-				}
+				waitForFocus(t, tab, "login-error")
 			}},
 			{"logging in reaches the dashboard", func(t *testing.T) {
 				run(t, tab,
@@ -88,9 +86,7 @@ func TestBrowser(t *testing.T) {
 				if !strings.HasPrefix(secret, "sk_live_") {
 					t.Fatalf("secret %q", secret)
 				}
-				if id := eval[string](t, tab, `document.activeElement && document.activeElement.id`); id != "new-key" {
-					t.Errorf("focus is on %q, not the new key", id)
-				}
+				waitForFocus(t, tab, "new-key")
 				run(t, tab, chromedp.Click(chromedp.CSS(`[data-copy="new-key-value"]`)), chromedp.WaitVisible(chromedp.CSS("#status .flash")))
 				keyRow = eval[string](t, tab, `[...document.querySelectorAll('#key-rows tr')].find(r => r.textContent.includes('ci-deploy')).id`)
 				screenshot(t, tab, filepath.Join(shots, "key-created.png"))
@@ -285,6 +281,18 @@ func location(t *testing.T, tab context.Context) string {
 func waitForHTMX() chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](`window.htmx !== undefined && document.readyState === 'complete'`,
 		chromedp.WithPollingTimeout(10*time.Second))
+}
+
+// waitForFocus waits until the element with id has the focus (our script moves it
+// once htmx has settled the swap).
+func waitForFocus(t *testing.T, tab context.Context, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 5*time.Second)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.id === '`+id+`'`))
+	if err != nil {
+		t.Errorf("focus did not move to #%s (it is on %q): %v", id, eval[string](t, tab, `document.activeElement ? document.activeElement.id : ''`), err)
+	}
 }
 
 // markPage leaves a mark on the window that a page load would wipe out.
