@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -168,4 +169,16 @@ func basicAuth(user, pass string) string {
 	req, _ := http.NewRequest("GET", "/", nil)
 	req.SetBasicAuth(user, pass)
 	return req.Header.Get("Authorization")
+}
+
+// serve runs the app on a loopback listener until the test ends and returns its URL.
+func (a *testApp) serve(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	go func() { _ = a.app.Listener(ln) }()
+	t.Cleanup(func() { _ = a.app.Shutdown() })
+	return "http://" + ln.Addr().String()
 }
