@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -64,11 +65,14 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 		basicauth.New(basicauth.Config{
 			Next:  skip,
 			Realm: "fiberauth",
-			// The Authorizer has no request context; it only answers yes or no. The
-			// verified credential is cached, so loadBasicPrincipal's second look is free.
+			// The Authorizer has no request context and can only answer yes or no, so
+			// it says no only to wrong credentials: an outage passes through to the
+			// next handler, which asks again with the request's context and returns
+			// the real error (503, not a misleading 401). A verified credential is
+			// cached, so that second look costs no bcrypt.
 			Authorizer: func(username, password string) bool {
 				_, err := s.auth.VerifyPassword(s.baseCtx, username, password)
-				return err == nil
+				return !errors.Is(err, auth.ErrInvalidCredentials)
 			},
 			Unauthorized: func(c *fiber.Ctx) error {
 				c.Set(fiber.HeaderWWWAuthenticate, challengeBasic)

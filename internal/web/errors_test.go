@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bufio"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -170,15 +173,21 @@ func TestPanicIsA500WithoutInternals(t *testing.T) {
 	}
 }
 
-// A body over the limit is refused with 413 and the envelope. fasthttp refuses it while
-// reading, before any handler, so this needs a real connection rather than app.Test.
+// A body over the limit is refused with 413 and the envelope. fasthttp refuses it from
+// its Content-Length, before reading it or calling any handler, so this needs a real
+// connection rather than app.Test.
 func TestBodyTooLarge(t *testing.T) {
 	a := newTestApp(t, nil)
-	base := a.serve(t)
-	body := `{"username":"` + strings.Repeat("a", 2<<20) + `"}`
-	resp, err := http.Post(base+"/login", "application/json", strings.NewReader(body))
+	addr := strings.TrimPrefix(a.serve(t), "http://")
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
-		t.Fatalf("POST: %v", err)
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"username\":\"", addr, 2<<20)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -39,9 +41,28 @@ func (c *testClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// syncBuffer is a bytes.Buffer that the app may write while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // testApp is the real application on a temp SQLite file with the demo data.
 type testApp struct {
 	app   *fiber.App
+	logs  *syncBuffer // everything the app logged, as JSON lines
 	auth  *auth.Service
 	store store.Store
 	clock *testClock
@@ -83,13 +104,15 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 	}
 	storage := memory.New()
 	t.Cleanup(func() { storage.Close() })
+	logs := &syncBuffer{}
 	app := NewServer(Deps{
 		Config:   cfg,
+		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Auth:     svc,
 		Sessions: sessions.NewManager(storage, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
 		Storage:  storage,
 	})
-	return &testApp{app: app, auth: svc, store: st, clock: clock, cfg: cfg}
+	return &testApp{app: app, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg}
 }
 
 // request builds a request; headers come in name, value pairs.
