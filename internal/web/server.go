@@ -44,7 +44,7 @@ type server struct {
 	log          *slog.Logger
 	auth         *auth.Service
 	sessions     *sessions.Manager
-	storage      fiber.Storage
+	limits       *watchedStorage
 	storageReady func(context.Context) error
 	trusted      []netip.Prefix
 	baseCtx      context.Context
@@ -60,7 +60,7 @@ func NewServer(d Deps) *fiber.App {
 		log:          d.Logger,
 		auth:         d.Auth,
 		sessions:     d.Sessions,
-		storage:      d.Storage,
+		limits:       &watchedStorage{Storage: d.Storage},
 		storageReady: d.StorageReady,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
