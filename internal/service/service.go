@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/storage/redis/v3"
 	goredis "github.com/redis/go-redis/v9"
 
+	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
@@ -68,6 +69,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 	if err != nil {
 		return nil, err
 	}
+	doc, err := apidoc.Load(ctx)
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
 	storage, err := OpenStorage(ctx, cfg.RedisURL)
 	if err != nil {
 		core.Close()
@@ -84,6 +90,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		}),
 		Storage:      storage,
 		StorageReady: storagePing(storage),
+		APIDoc:       doc,
 	})
 	return &Server{Core: core, App: app, Storage: storage}, nil
 }

@@ -21,6 +21,7 @@ func (s *server) routes(app *fiber.App) {
 	// Public.
 	app.Get("/healthz", s.handleHealthz)
 	app.Get("/readyz", s.handleReadyz)
+	app.Get("/openapi.json", s.handleOpenAPI)
 
 	// HTTP Basic (the article's routes).
 	app.Get("/basic/profile", chain(basic, s.handleBasicProfile)...)

@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
@@ -35,8 +36,10 @@ type Deps struct {
 	Sessions *sessions.Manager
 	// Storage holds rate-limit counters (memory, or Redis shared by all instances).
 	Storage fiber.Storage
-	// Ready reports whether the session/limiter storage answers (for /readyz); nil means always.
+	// StorageReady reports whether the session/limiter storage answers (for /readyz); nil means always.
 	StorageReady func(context.Context) error
+	// APIDoc is the OpenAPI document served at /openapi.json.
+	APIDoc *apidoc.Doc
 }
 
 type server struct {
@@ -46,6 +49,7 @@ type server struct {
 	sessions     *sessions.Manager
 	limits       *watchedStorage
 	storageReady func(context.Context) error
+	apiDoc       *apidoc.Doc
 	trusted      []netip.Prefix
 	baseCtx      context.Context
 
@@ -62,6 +66,7 @@ func NewServer(d Deps) *fiber.App {
 		sessions:     d.Sessions,
 		limits:       &watchedStorage{Storage: d.Storage},
 		storageReady: d.StorageReady,
+		apiDoc:       d.APIDoc,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
 	}

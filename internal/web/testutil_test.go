@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/storage/memory/v2"
 
+	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
@@ -63,6 +64,7 @@ func (s *syncBuffer) String() string {
 type testApp struct {
 	app   *fiber.App
 	logs  *syncBuffer // everything the app logged, as JSON lines
+	doc   *apidoc.Doc
 	auth  *auth.Service
 	store store.Store
 	clock *testClock
@@ -104,6 +106,10 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 	}
 	storage := memory.New()
 	t.Cleanup(func() { storage.Close() })
+	doc, err := apidoc.Load(t.Context())
+	if err != nil {
+		t.Fatalf("apidoc: %v", err)
+	}
 	logs := &syncBuffer{}
 	app := NewServer(Deps{
 		Config:   cfg,
@@ -111,8 +117,9 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 		Auth:     svc,
 		Sessions: sessions.NewManager(storage, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
 		Storage:  storage,
+		APIDoc:   doc,
 	})
-	return &testApp{app: app, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg}
+	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg}
 }
 
 // request builds a request; headers come in name, value pairs.
@@ -204,4 +211,10 @@ func (a *testApp) serve(t testing.TB) string {
 	go func() { _ = a.app.Listener(ln) }()
 	t.Cleanup(func() { _ = a.app.Shutdown() })
 	return "http://" + ln.Addr().String()
+}
+
+// apiDoc is the OpenAPI document the app serves.
+func (a *testApp) apiDoc(t testing.TB) *apidoc.Doc {
+	t.Helper()
+	return a.doc
 }
