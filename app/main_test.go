@@ -3,33 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fiberauth/internal/testenv"
 	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while run writes its logs to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func testEnv(t *testing.T, extra map[string]string) func(string) string {
 	t.Helper()
@@ -53,7 +35,7 @@ var listeningURL = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 func startServer(t *testing.T, getenv func(string) string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out testenv.Buffer
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, getenv, strings.NewReader(""), &out) }()
 	t.Cleanup(func() {

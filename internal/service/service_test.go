@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -48,14 +47,7 @@ func newServer(t *testing.T, cfg config.Config) *Server {
 
 func send(t *testing.T, srv *Server, method, path, body string, headers ...string) (*http.Response, string) {
 	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, r)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
+	req := testenv.Request(method, path, body, headers...)
 	resp, err := srv.App.Test(req, -1)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

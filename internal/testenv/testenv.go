@@ -1,6 +1,6 @@
-// Package testenv gives tests the external services they need — a PostgreSQL schema
-// of their own, a clean Redis — or skips them with a clear message when the
-// environment does not provide one. Only tests import it.
+// Package testenv is what tests of several packages share: the external services
+// they need (a PostgreSQL schema of their own, a clean Redis, or a skip with a clear
+// message when the environment has none) and a few small helpers. Only tests import it.
 package testenv
 
 import (

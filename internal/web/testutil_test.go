@@ -1,15 +1,12 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/store"
+	"fiberauth/internal/testenv"
 )
 
 // testClock is a clock tests move by hand.
@@ -42,28 +40,10 @@ func (c *testClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// syncBuffer is a bytes.Buffer that the app may write while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testApp is the real application on a temp SQLite file with the demo data.
 type testApp struct {
 	app   *fiber.App
-	logs  *syncBuffer // everything the app logged, as JSON lines
+	logs  *testenv.Buffer // everything the app logged, as JSON lines
 	doc   *apidoc.Doc
 	auth  *auth.Service
 	store store.Store
@@ -110,7 +90,7 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 	if err != nil {
 		t.Fatalf("apidoc: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	app := NewServer(Deps{
 		Config:   cfg,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -124,15 +104,7 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 
 // request builds a request; headers come in name, value pairs.
 func request(method, path, body string, headers ...string) *http.Request {
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, r)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	return req
+	return testenv.Request(method, path, body, headers...)
 }
 
 // jsonRequest is a request with a JSON body.
