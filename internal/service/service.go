@@ -10,11 +10,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/storage/memory/v2"
 	"github.com/gofiber/storage/redis/v3"
+	goredis "github.com/redis/go-redis/v9"
 
+	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
@@ -70,7 +73,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 	if err != nil {
 		return nil, err
 	}
-	storage, err := OpenStorage(cfg.RedisURL)
+	doc, err := apidoc.Load(ctx)
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
+	storage, err := OpenStorage(ctx, cfg.RedisURL)
 	if err != nil {
 		core.Close()
 		return nil, err
@@ -94,6 +102,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		StorageReady: storagePing(storage),
 		Views:        engine,
 		Static:       public.FS,
+		APIDoc:       doc,
 	})
 	return &Server{Core: core, App: app, Storage: storage}, nil
 }
@@ -115,18 +124,27 @@ func (s *Server) Close() error {
 }
 
 // OpenStorage returns in-process memory storage, or Redis when redisURL is set so
-// that sessions and rate limits are shared by every instance.
-func OpenStorage(redisURL string) (storage fiber.Storage, err error) {
+// that sessions and rate limits are shared by every instance. The Redis client gets
+// short timeouts and one retry: when Redis is down, a request should fail fast with
+// 503 rather than queue behind reconnect attempts.
+func OpenStorage(ctx context.Context, redisURL string) (fiber.Storage, error) {
 	if redisURL == "" {
 		return memory.New(), nil
 	}
-	// The Redis storage panics when it cannot connect; turn that into a start-up error.
-	defer func() {
-		if r := recover(); r != nil {
-			storage, err = nil, fmt.Errorf("REDIS_URL: cannot connect: %v", r)
-		}
-	}()
-	return redis.New(redis.Config{URL: redisURL}), nil
+	opts, err := goredis.ParseURL(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = time.Second
+	opts.ReadTimeout = time.Second
+	opts.WriteTimeout = time.Second
+	opts.MaxRetries = 1
+	client := goredis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("REDIS_URL: cannot connect to %s: %w", opts.Addr, err)
+	}
+	return redis.NewFromConnection(client), nil
 }
 
 // storagePing reports whether the storage answers, for /readyz.

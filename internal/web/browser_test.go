@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,7 +25,7 @@ func TestBrowser(t *testing.T) {
 			"browser tests skipped; apt-get install chromium to run them")
 	}
 	a := newTestApp(t, nil)
-	base := serve(t, a)
+	base := a.serve(t)
 	browser := startBrowser(t, chromium)
 	shots := screenshotDir(t)
 
@@ -180,18 +179,6 @@ func findChromium() string {
 		}
 	}
 	return ""
-}
-
-// serve runs the app on a free loopback port until the test ends.
-func serve(t *testing.T, a *testApp) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = a.app.Listener(ln) }()
-	t.Cleanup(func() { _ = a.app.ShutdownWithTimeout(5 * time.Second) })
-	return "http://" + ln.Addr().String()
 }
 
 // startBrowser starts one headless Chromium for the whole test, with a fresh profile.

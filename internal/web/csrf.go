@@ -38,7 +38,7 @@ const (
 // csrfProtect is Fiber's csrf middleware bound to the session (a synchronizer token,
 // checked against the csrf_ cookie as well), applied by the rule in design.md: an
 // unsafe request in scope needs a valid token when a cross-site page could have sent
-// it — see needsCSRFToken. Safe requests in scope get a token to put in their forms.
+// it (needsCSRFToken). Safe requests in scope get a token to put in their forms.
 func (s *server) csrfProtect(scope csrfScope) fiber.Handler {
 	return csrf.New(csrf.Config{
 		Next: func(c *fiber.Ctx) bool {
@@ -68,12 +68,11 @@ func (s *server) csrfProtect(scope csrfScope) fiber.Handler {
 }
 
 // needsCSRFToken is the rule's second half: a request needs a token when its body is
-// one a cross-site HTML form can send (urlencoded, multipart, text/plain — anything
-// but JSON), or when it says it comes from another site. A same-origin or origin-less
-// application/json request needs none: a browser sends it cross-site only after a
-// CORS preflight, which we never grant. A request with no body and no Content-Type
-// (curl -X POST .../logout) is treated like JSON: an HTML form always sends a type,
-// and a browser's cross-site fetch always sends an Origin.
+// one a cross-site HTML form (or a no-cors fetch) can send — urlencoded, multipart or
+// text/plain — or when it says it comes from another site. Anything else needs none:
+// a browser sends JSON (or any other type) to another site only after a CORS
+// preflight, which we never grant, and a body with no type at all only with an Origin
+// header. Our handlers read only JSON and forms, so any other type is refused (415).
 func needsCSRFToken(c *fiber.Ctx) bool {
 	if strings.EqualFold(c.Get("Sec-Fetch-Site"), "cross-site") {
 		return true
@@ -81,10 +80,9 @@ func needsCSRFToken(c *fiber.Ctx) bool {
 	if origin := c.Get(fiber.HeaderOrigin); origin != "" && !sameHost(origin, string(c.Request().Host())) {
 		return true
 	}
-	if c.Get(fiber.HeaderContentType) == "" && len(c.Request().Body()) == 0 {
-		return false
-	}
-	return !isJSON(c)
+	ct := c.Get(fiber.HeaderContentType)
+	return hasMediaType(ct, fiber.MIMEApplicationForm) || hasMediaType(ct, fiber.MIMEMultipartForm) ||
+		hasMediaType(ct, fiber.MIMETextPlain)
 }
 
 // sameHost reports whether an Origin header names this host. The scheme is not

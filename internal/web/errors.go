@@ -109,7 +109,9 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, "60")
 	}
 	c.Status(d.StatusCode)
-	if s.renderErrorPage != nil && wantsHTML(c) {
+	// A request that offers Basic or API-key credentials is an API client: it gets the
+	// envelope (and its WWW-Authenticate) whatever it accepts.
+	if s.renderErrorPage != nil && wantsHTML(c) && !hasBasic(c) && !hasAPIKey(c) {
 		rerr := s.renderErrorPage(c, err, d)
 		if rerr == nil {
 			return nil

@@ -39,6 +39,13 @@ func (s *server) handleReadyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok", "checks": checks})
 }
 
+// GET /openapi.json: the document, built once at start-up.
+func (s *server) handleOpenAPI(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(s.apiDoc.JSON)
+}
+
 // GET /basic/profile
 func (s *server) handleBasicProfile(c *fiber.Ctx) error {
 	p, _ := principal(c)

@@ -31,7 +31,9 @@ func (s *server) keyForm() *form {
 // GET /
 func (s *server) handleHome(c *fiber.Ctx) error {
 	data := s.viewData(c, "Three ways to prove who you are", "home")
-	data.Page = c.BaseURL() // for the curl examples
+	// For the curl examples: the Host the browser used (not X-Forwarded-Host, which any
+	// client can send).
+	data.Page = c.Protocol() + "://" + string(c.Request().Host())
 	return s.render(c, fiber.StatusOK, view{page: pageHome}, data)
 }
 

@@ -26,7 +26,7 @@ func TestKeysJSON(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &got); err != nil {
 			t.Fatal(err)
 		}
-		if keys := sortedKeys(got); !slices.Equal(keys, []string{"created_at", "expires_at", "id", "key", "name", "permissions", "prefix"}) {
+		if keys := jsonFields(got); !slices.Equal(keys, []string{"created_at", "expires_at", "id", "key", "name", "permissions", "prefix"}) {
 			t.Errorf("fields %v", keys)
 		}
 		key, _ := got["key"].(string)
@@ -62,7 +62,7 @@ func TestKeysJSON(t *testing.T) {
 			t.Fatalf("%v %s", err, body)
 		}
 		for _, k := range got.Keys {
-			if keys := sortedKeys(k); !slices.Equal(keys, []string{"created_at", "expires_at", "id", "last_used_at", "name", "permissions", "prefix", "revoked_at"}) {
+			if keys := jsonFields(k); !slices.Equal(keys, []string{"created_at", "expires_at", "id", "last_used_at", "name", "permissions", "prefix", "revoked_at"}) {
 				t.Errorf("fields %v", keys)
 			}
 		}
@@ -244,7 +244,7 @@ func keyIDByName(t testing.TB, a *testApp, username string) int64 {
 	return keys[0].ID
 }
 
-func sortedKeys(m map[string]any) []string {
+func jsonFields(m map[string]any) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -186,8 +186,10 @@ func TestErrorPages(t *testing.T) {
 			[]string{"<html", "Not allowed", "Admins only", "Logged in as <strong>alice</strong>"}, nil},
 		{"403 envelope for a JSON user on the admin page", alice, request("GET", "/admin/users", ""), 403,
 			[]string{`{"error":{"message":"Admins only","type":"authorization_error","status_code":403}}`}, nil},
-		{"429 page after the rate limit", a.client(), request("GET", "/basic/profile", "", "Accept", "text/html", "Authorization", basicAuth("john", "secret123")), 429,
+		{"429 page after the rate limit", alice, request("GET", "/whoami", "", "Accept", "text/html"), 429,
 			[]string{"<html", "Too many requests"}, nil},
+		{"an API client gets the envelope whatever it accepts", a.client(), request("GET", "/basic/profile", "", "Accept", "text/html", "Authorization", basicAuth("john", "secret123")), 429,
+			[]string{`"type":"rate_limit_error"`}, []string{"<html"}},
 	}
 	// Use up the one request the limit allows.
 	a.do(t, request("GET", "/basic/profile", "", "Authorization", basicAuth("john", "secret123")))

@@ -32,6 +32,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/healthz", s.handleHealthz)
 	app.Get("/readyz", s.handleReadyz)
 	app.Get("/static/:hash/*", s.assets.handle)
+	app.Get("/openapi.json", s.handleOpenAPI)
 
 	// HTTP Basic (the article's routes).
 	app.Get("/basic/profile", chain(basic, s.handleBasicProfile)...)

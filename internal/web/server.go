@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
@@ -36,13 +37,15 @@ type Deps struct {
 	Sessions *sessions.Manager
 	// Storage holds rate-limit counters (memory, or Redis shared by all instances).
 	Storage fiber.Storage
-	// Ready reports whether the session/limiter storage answers (for /readyz); nil means always.
+	// StorageReady reports whether the session/limiter storage answers (for /readyz); nil means always.
 	StorageReady func(context.Context) error
 	// Views renders the HTML pages (NewViews over views.FS, or the views folder in
 	// development). Required.
 	Views fiber.Views
 	// Static holds the files served under /static/ (public.FS). Required.
 	Static fs.FS
+	// APIDoc is the OpenAPI document served at /openapi.json.
+	APIDoc *apidoc.Doc
 }
 
 type server struct {
@@ -50,8 +53,9 @@ type server struct {
 	log          *slog.Logger
 	auth         *auth.Service
 	sessions     *sessions.Manager
-	storage      fiber.Storage
+	limits       *watchedStorage
 	storageReady func(context.Context) error
+	apiDoc       *apidoc.Doc
 	trusted      []netip.Prefix
 	baseCtx      context.Context
 	assets       *staticFiles
@@ -75,8 +79,9 @@ func NewServer(d Deps) *fiber.App {
 		log:          d.Logger,
 		auth:         d.Auth,
 		sessions:     d.Sessions,
-		storage:      d.Storage,
+		limits:       &watchedStorage{Storage: d.Storage},
 		storageReady: d.StorageReady,
+		apiDoc:       d.APIDoc,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
 		assets:       assets,
