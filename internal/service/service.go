@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -21,6 +23,8 @@ import (
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/store"
 	"fiberauth/internal/web"
+	"fiberauth/public"
+	"fiberauth/views"
 )
 
 // Core is what both the server and the admin commands need: the store and the
@@ -79,6 +83,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, err
 	}
+	engine, err := web.NewViews(viewsFS(cfg))
+	if err != nil {
+		core.Close()
+		storage.Close()
+		return nil, err
+	}
 	app := web.NewServer(web.Deps{
 		Config: cfg,
 		Logger: logger,
@@ -90,9 +100,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		}),
 		Storage:      storage,
 		StorageReady: storagePing(storage),
+		Views:        engine,
+		Static:       public.FS,
 		APIDoc:       doc,
 	})
 	return &Server{Core: core, App: app, Storage: storage}, nil
+}
+
+// viewsFS is where the templates come from: the views folder in development when it
+// is there (edits show on the next request, no rebuild), else the embedded copy.
+func viewsFS(cfg config.Config) (fsys fs.FS, reload bool) {
+	if cfg.Development() {
+		if st, err := os.Stat("views"); err == nil && st.IsDir() {
+			return os.DirFS("views"), true
+		}
+	}
+	return views.FS, false
 }
 
 // Close releases everything New opened; call it after the app has shut down.

@@ -29,6 +29,9 @@ const (
 var (
 	errNotAuthenticated = apperr.New(apperr.KindUnauthenticated, "Not authenticated")
 	errAPIKeyRequired   = apperr.New(apperr.KindUnauthenticated, "API key required")
+	// errNoSession is errNotAuthenticated from a route that wants a session: JSON
+	// clients see the same 401, browsers are sent to the login page.
+	errNoSession = apperr.New(apperr.KindUnauthenticated, "Not authenticated")
 )
 
 // principal is who the request authenticated as; ok is false for anonymous requests.
@@ -195,7 +198,7 @@ func (s *server) sessionAuth(optional bool) fiber.Handler {
 		if optional {
 			return c.Next()
 		}
-		return errNotAuthenticated
+		return errNoSession
 	}
 }
 

@@ -17,7 +17,13 @@ import (
 
 // browserOnlyRoutes serve HTML or assets only; everything else the app serves is a
 // JSON route and must be in the OpenAPI document.
-var browserOnlyRoutes = map[string]bool{}
+var browserOnlyRoutes = map[string]bool{
+	"GET /":                  true,
+	"GET /login":             true,
+	"GET /register":          true,
+	"GET /account":           true,
+	"POST /keys/{id}/revoke": true, // the no-JavaScript twin of DELETE /keys/{id}
+}
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 
@@ -73,6 +79,8 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 	}
 	session := a.mustLogin(t, "alice", "password123")
 	sessionHeader := session.Name + "=" + session.Value
+	admin := a.mustLogin(t, "admin", "supersecret")
+	adminHeader := admin.Name + "=" + admin.Value
 
 	tests := []struct {
 		name       string
@@ -105,6 +113,17 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"whoami, key", request("GET", "/whoami", "", "X-API-Key", "sk_live_456"), 200},
 		{"whoami, session", request("GET", "/whoami", "", "Cookie", sessionHeader), 200},
 		{"whoami, anonymous", request("GET", "/whoami", ""), 401},
+		{"register", jsonRequest("POST", "/register", `{"username":"newbie","password":"long-enough-1"}`), 201},
+		{"register, taken", jsonRequest("POST", "/register", `{"username":"Alice","password":"long-enough-1"}`), 409},
+		{"register, short password", jsonRequest("POST", "/register", `{"username":"newbie2","password":"short"}`), 422},
+		{"keys", request("GET", "/keys", "", "Cookie", sessionHeader), 200},
+		{"keys, anonymous", request("GET", "/keys", ""), 401},
+		{"create key", jsonRequest("POST", "/keys", `{"name":"CI","permissions":["read"],"expires_in":"720h"}`, "Cookie", sessionHeader), 201},
+		{"create key, bad permission", jsonRequest("POST", "/keys", `{"name":"CI","permissions":["root"]}`, "Cookie", sessionHeader), 422},
+		{"revoke key, not yours", request("DELETE", "/keys/1", "", "Cookie", sessionHeader), 404},
+		{"change password, wrong current", jsonRequest("POST", "/account/password", `{"current_password":"nope-nope","new_password":"a-better-password"}`, "Cookie", sessionHeader), 422},
+		{"admin users", request("GET", "/admin/users", "", "Cookie", adminHeader), 200},
+		{"admin users as a user", request("GET", "/admin/users", "", "Cookie", sessionHeader), 403},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}

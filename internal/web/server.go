@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -38,6 +39,11 @@ type Deps struct {
 	Storage fiber.Storage
 	// StorageReady reports whether the session/limiter storage answers (for /readyz); nil means always.
 	StorageReady func(context.Context) error
+	// Views renders the HTML pages (NewViews over views.FS, or the views folder in
+	// development). Required.
+	Views fiber.Views
+	// Static holds the files served under /static/ (public.FS). Required.
+	Static fs.FS
 	// APIDoc is the OpenAPI document served at /openapi.json.
 	APIDoc *apidoc.Doc
 }
@@ -52,13 +58,22 @@ type server struct {
 	apiDoc       *apidoc.Doc
 	trusted      []netip.Prefix
 	baseCtx      context.Context
+	assets       *staticFiles
 
 	// renderErrorPage, when set, renders an error for browsers.
-	renderErrorPage func(c *fiber.Ctx, d errorDetail) error
+	renderErrorPage func(c *fiber.Ctx, err error, d errorDetail) error
 }
 
-// NewServer builds the application from its dependencies.
+// NewServer builds the application from its dependencies. Missing views or static
+// files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
+	if d.Views == nil || d.Static == nil {
+		panic("web.NewServer: Deps.Views and Deps.Static are required")
+	}
+	assets, err := newStaticFiles(d.Static)
+	if err != nil {
+		panic("web.NewServer: " + err.Error())
+	}
 	s := &server{
 		cfg:          d.Config,
 		log:          d.Logger,
@@ -69,13 +84,16 @@ func NewServer(d Deps) *fiber.App {
 		apiDoc:       d.APIDoc,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
+		assets:       assets,
 	}
+	s.renderErrorPage = s.renderError
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "fiberauth",
 		ErrorHandler:          s.handleError,
+		Views:                 d.Views,
 		BodyLimit:             d.Config.BodyLimit,
 		ReadBufferSize:        16 << 10, // room for cookies and long Authorization headers
 		ReadTimeout:           15 * time.Second,

@@ -20,6 +20,8 @@ import (
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/store"
 	"fiberauth/internal/testenv"
+	"fiberauth/public"
+	"fiberauth/views"
 )
 
 // testClock is a clock tests move by hand.
@@ -97,9 +99,21 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 		Auth:     svc,
 		Sessions: sessions.NewManager(storage, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
 		Storage:  storage,
+		Views:    testViews(t),
+		Static:   public.FS,
 		APIDoc:   doc,
 	})
 	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg}
+}
+
+// testViews parses the embedded templates, failing the test on a template error.
+func testViews(t testing.TB) fiber.Views {
+	t.Helper()
+	engine, err := NewViews(views.FS, false)
+	if err != nil {
+		t.Fatalf("views: %v", err)
+	}
+	return engine
 }
 
 // request builds a request; headers come in name, value pairs.
