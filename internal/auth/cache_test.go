@@ -95,7 +95,7 @@ type testService struct {
 
 // newTestService is a Service over a temp SQLite file with the demo data (seeded
 // unless opts says otherwise), bcrypt cost 4 and a hand-moved clock.
-func newTestService(t *testing.T, seed bool, opts Options) testService {
+func newCacheTestService(t *testing.T, seed bool, opts Options) testService {
 	t.Helper()
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "test.db"))
 	if err != nil {
@@ -155,7 +155,7 @@ func (s testService) mustCreateKey(t *testing.T, username string, expiresIn time
 
 func TestAPIKeyCache(t *testing.T) {
 	t.Run("a repeated valid key is answered without the store", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		p := s.mustVerifyKey(t, "sk_test_123")
 		before := s.spy.keyLookups.Load()
 		again := s.mustVerifyKey(t, "sk_test_123")
@@ -168,7 +168,7 @@ func TestAPIKeyCache(t *testing.T) {
 	})
 
 	t.Run("a repeated unknown key is refused without the store", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		s.mustRefuseKey(t, "sk_live_nope")
 		before := s.spy.keyLookups.Load()
 		s.mustRefuseKey(t, "sk_live_nope")
@@ -178,7 +178,7 @@ func TestAPIKeyCache(t *testing.T) {
 	})
 
 	t.Run("a revoked key is refused on the very next use", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		k := s.mustCreateKey(t, "alice", 0)
 		s.mustVerifyKey(t, k.Key)
 		s.mustVerifyKey(t, k.Key) // now certainly cached
@@ -189,7 +189,7 @@ func TestAPIKeyCache(t *testing.T) {
 	})
 
 	t.Run("a revoke during a lookup is not undone by the lookup's answer", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		k := s.mustCreateKey(t, "alice", 0)
 		// The lookup reads the key as active; the revoke lands before it is cached.
 		s.spy.onceAfterKeyLookup(func() {
@@ -202,7 +202,7 @@ func TestAPIKeyCache(t *testing.T) {
 	})
 
 	t.Run("a cached key stops working at its expiry to the nanosecond", func(t *testing.T) {
-		s := newTestService(t, true, Options{KeyCacheTTL: time.Hour})
+		s := newCacheTestService(t, true, Options{KeyCacheTTL: time.Hour})
 		k := s.mustCreateKey(t, "alice", time.Minute)
 		s.mustVerifyKey(t, k.Key)
 		s.clock.Advance(time.Minute - time.Nanosecond)
@@ -212,7 +212,7 @@ func TestAPIKeyCache(t *testing.T) {
 	})
 
 	t.Run("a key created after an attempt with its value works at once", func(t *testing.T) {
-		s := newTestService(t, false, Options{KeyCacheTTL: time.Hour})
+		s := newCacheTestService(t, false, Options{KeyCacheTTL: time.Hour})
 		s.mustRefuseKey(t, "sk_test_123") // remembered as unknown
 		if err := s.SeedDemo(t.Context()); err != nil {
 			t.Fatal(err)
@@ -223,7 +223,7 @@ func TestAPIKeyCache(t *testing.T) {
 	})
 
 	t.Run("entries end after the TTL", func(t *testing.T) {
-		s := newTestService(t, true, Options{KeyCacheTTL: 5 * time.Second})
+		s := newCacheTestService(t, true, Options{KeyCacheTTL: 5 * time.Second})
 		s.mustVerifyKey(t, "sk_test_123")
 		s.mustRefuseKey(t, "sk_live_nope")
 		s.clock.Advance(5 * time.Second)
@@ -236,7 +236,7 @@ func TestAPIKeyCache(t *testing.T) {
 	})
 
 	t.Run("the cache holds at most its size of each kind", func(t *testing.T) {
-		s := newTestService(t, true, Options{KeyCacheSize: 3})
+		s := newCacheTestService(t, true, Options{KeyCacheSize: 3})
 		var keys []NewAPIKey
 		for range 5 {
 			keys = append(keys, s.mustCreateKey(t, "alice", 0))
@@ -256,7 +256,7 @@ func TestAPIKeyCache(t *testing.T) {
 	})
 
 	t.Run("a disabled cache asks the store every time", func(t *testing.T) {
-		s := newTestService(t, true, Options{KeyCacheTTL: -1})
+		s := newCacheTestService(t, true, Options{KeyCacheTTL: -1})
 		s.mustVerifyKey(t, "sk_test_123")
 		before := s.spy.keyLookups.Load()
 		s.mustVerifyKey(t, "sk_test_123")
@@ -296,7 +296,7 @@ func TestKeyCacheInvalidationRaces(t *testing.T) {
 
 func TestCredentialCache(t *testing.T) {
 	t.Run("a repeated Basic credential costs one bcrypt", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		for range 3 {
 			if _, err := s.VerifyPassword(t.Context(), "john", "secret123"); err != nil {
 				t.Fatal(err)
@@ -314,7 +314,7 @@ func TestCredentialCache(t *testing.T) {
 	})
 
 	t.Run("the old password is refused right after a change", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		p, err := s.VerifyPassword(t.Context(), "john", "secret123")
 		if err != nil {
 			t.Fatal(err)
@@ -334,7 +334,7 @@ func TestCredentialCache(t *testing.T) {
 	})
 
 	t.Run("a change during a verification is not undone by its answer", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		john, err := s.UserPrincipalByName(t.Context(), "john")
 		if err != nil {
 			t.Fatal(err)
@@ -354,7 +354,7 @@ func TestCredentialCache(t *testing.T) {
 	})
 
 	t.Run("bcrypt runs again after the TTL", func(t *testing.T) {
-		s := newTestService(t, true, Options{CredentialTTL: time.Minute})
+		s := newCacheTestService(t, true, Options{CredentialTTL: time.Minute})
 		for _, step := range []time.Duration{0, time.Minute - time.Nanosecond, time.Nanosecond} {
 			s.clock.Advance(step)
 			if _, err := s.VerifyPassword(t.Context(), "john", "secret123"); err != nil {
@@ -367,7 +367,7 @@ func TestCredentialCache(t *testing.T) {
 	})
 
 	t.Run("a wrong password is never cached", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		for range 2 {
 			if _, err := s.VerifyPassword(t.Context(), "john", "wrong-password"); !errors.Is(err, ErrInvalidCredentials) {
 				t.Fatalf("wrong password: %v", err)
@@ -379,7 +379,7 @@ func TestCredentialCache(t *testing.T) {
 	})
 
 	t.Run("a login always checks the password", func(t *testing.T) {
-		s := newTestService(t, true, Options{})
+		s := newCacheTestService(t, true, Options{})
 		if _, err := s.VerifyPassword(t.Context(), "john", "secret123"); err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +396,8 @@ func TestCredentialCache(t *testing.T) {
 
 	t.Run("the cache holds at most its size", func(t *testing.T) {
 		clock := &testClock{now: time.Now()}
-		c := newCredentialCache(time.Minute, 2, clock.Now)
+		c := newCredentialCache(time.Minute, clock.Now)
+		c.size = 2
 		for i := range 5 {
 			k := c.mac("user"+strconv.Itoa(i), "password")
 			_, _, epoch := c.Get(k)

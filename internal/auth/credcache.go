@@ -48,11 +48,11 @@ type cachedCredential struct {
 	expires   time.Time
 }
 
-func newCredentialCache(ttl time.Duration, size int, now func() time.Time) *credentialCache {
+func newCredentialCache(ttl time.Duration, now func() time.Time) *credentialCache {
 	key := []byte(rand.Text())
 	return &credentialCache{
 		ttl:     ttl,
-		size:    size,
+		size:    DefaultCredentialCacheSize,
 		now:     now,
 		macs:    sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
 		entries: map[credKey]cachedCredential{},

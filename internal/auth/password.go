@@ -34,6 +34,9 @@ type hasher struct {
 	// dummy is a hash of a random password at the same cost: unknown users are checked
 	// against it so that they take as long as known ones.
 	dummy []byte
+	// compare is bcrypt.CompareHashAndPassword; tests wrap it to see which hash each
+	// path compares against.
+	compare func(hash, password []byte) error
 }
 
 func newHasher(cost int) (hasher, error) {
@@ -41,7 +44,7 @@ func newHasher(cost int) (hasher, error) {
 	if err != nil {
 		return hasher{}, err
 	}
-	return hasher{cost: cost, dummy: dummy}, nil
+	return hasher{cost: cost, dummy: dummy, compare: bcrypt.CompareHashAndPassword}, nil
 }
 
 // Hash returns the bcrypt hash of a password that passed ValidatePassword.
@@ -65,10 +68,10 @@ func (h hasher) Check(hash []byte, password string) bool {
 		password = password[:MaxPasswordBytes]
 	}
 	if hash == nil {
-		_ = bcrypt.CompareHashAndPassword(h.dummy, []byte(password))
+		_ = h.compare(h.dummy, []byte(password))
 		return false
 	}
-	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	ok := h.compare(hash, []byte(password)) == nil
 	return ok && !tooLong
 }
 

@@ -91,7 +91,7 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 		opts.KeyCacheSize = DefaultKeyCacheSize
 	}
 	s := &Service{store: st, hasher: h, log: opts.Logger, now: opts.Now}
-	s.creds = newCredentialCache(opts.CredentialTTL, DefaultCredentialCacheSize, opts.Now)
+	s.creds = newCredentialCache(opts.CredentialTTL, opts.Now)
 	s.keys = newKeyCache(opts.KeyCacheTTL, opts.KeyCacheSize)
 	s.usage = newUsageRecorder(st, opts.UsageFlushInterval, opts.Logger)
 	return s, nil

@@ -58,6 +58,12 @@ func (c Config) Production() bool {
 	return c.Env == envProduction
 }
 
+// Development reports whether this is a developer's machine (templates are read
+// from disk, so edits show without a rebuild).
+func (c Config) Development() bool {
+	return c.Env == envDevelopment
+}
+
 // Load reads the configuration. getenv is the real environment (os.Getenv in main;
 // tests pass a map lookup). dotenvPath, if non-empty and the file exists, is read with
 // godotenv.Read; a variable set (non-empty) in the real environment wins over the file.

@@ -7,17 +7,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/storage/memory/v2"
 	"github.com/gofiber/storage/redis/v3"
+	goredis "github.com/redis/go-redis/v9"
 
+	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/store"
 	"fiberauth/internal/web"
+	"fiberauth/public"
+	"fiberauth/views"
 )
 
 // Core is what both the server and the admin commands need: the store and the
@@ -66,9 +73,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 	if err != nil {
 		return nil, err
 	}
-	storage, err := OpenStorage(cfg.RedisURL)
+	doc, err := apidoc.Load(ctx)
 	if err != nil {
 		core.Close()
+		return nil, err
+	}
+	storage, err := OpenStorage(ctx, cfg.RedisURL)
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
+	engine, err := web.NewViews(viewsFS(cfg))
+	if err != nil {
+		core.Close()
+		storage.Close()
 		return nil, err
 	}
 	app := web.NewServer(web.Deps{
@@ -82,8 +100,22 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		}),
 		Storage:      storage,
 		StorageReady: storagePing(storage),
+		Views:        engine,
+		Static:       public.FS,
+		APIDoc:       doc,
 	})
 	return &Server{Core: core, App: app, Storage: storage}, nil
+}
+
+// viewsFS is where the templates come from: the views folder in development when it
+// is there (edits show on the next request, no rebuild), else the embedded copy.
+func viewsFS(cfg config.Config) (fsys fs.FS, reload bool) {
+	if cfg.Development() {
+		if st, err := os.Stat("views"); err == nil && st.IsDir() {
+			return os.DirFS("views"), true
+		}
+	}
+	return views.FS, false
 }
 
 // Close releases everything New opened; call it after the app has shut down.
@@ -92,18 +124,27 @@ func (s *Server) Close() error {
 }
 
 // OpenStorage returns in-process memory storage, or Redis when redisURL is set so
-// that sessions and rate limits are shared by every instance.
-func OpenStorage(redisURL string) (storage fiber.Storage, err error) {
+// that sessions and rate limits are shared by every instance. The Redis client gets
+// short timeouts and one retry: when Redis is down, a request should fail fast with
+// 503 rather than queue behind reconnect attempts.
+func OpenStorage(ctx context.Context, redisURL string) (fiber.Storage, error) {
 	if redisURL == "" {
 		return memory.New(), nil
 	}
-	// The Redis storage panics when it cannot connect; turn that into a start-up error.
-	defer func() {
-		if r := recover(); r != nil {
-			storage, err = nil, fmt.Errorf("REDIS_URL: cannot connect: %v", r)
-		}
-	}()
-	return redis.New(redis.Config{URL: redisURL}), nil
+	opts, err := goredis.ParseURL(redisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	opts.DialTimeout = time.Second
+	opts.ReadTimeout = time.Second
+	opts.WriteTimeout = time.Second
+	opts.MaxRetries = 1
+	client := goredis.NewClient(opts)
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("REDIS_URL: cannot connect to %s: %w", opts.Addr, err)
+	}
+	return redis.NewFromConnection(client), nil
 }
 
 // storagePing reports whether the storage answers, for /readyz.

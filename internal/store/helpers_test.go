@@ -1,16 +1,12 @@
 package store
 
 import (
-	"crypto/rand"
-	"database/sql"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"fiberauth/internal/apperr"
+	"fiberauth/internal/testenv"
 )
 
 // forEachBackend runs fn against a fresh, migrated store on every backend: a temp
@@ -30,42 +26,8 @@ func forEachBackendURL(t *testing.T, fn func(t *testing.T, databaseURL string)) 
 		fn(t, filepath.Join(t.TempDir(), "test.db"))
 	})
 	t.Run("postgres", func(t *testing.T) {
-		base := os.Getenv("TEST_POSTGRES_URL")
-		if base == "" {
-			t.Skip("TEST_POSTGRES_URL not set; skipping PostgreSQL")
-		}
-		fn(t, newPostgresSchema(t, base))
+		fn(t, testenv.PostgresURL(t))
 	})
-}
-
-// newPostgresSchema creates a schema of its own for one test, dropped when the test
-// ends, and returns base with search_path pointing at it.
-func newPostgresSchema(t *testing.T, base string) string {
-	t.Helper()
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("TEST_POSTGRES_URL: %v", err)
-	}
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatalf("open PostgreSQL: %v", err)
-	}
-	schema := "t_" + strings.ToLower(rand.Text())
-	if _, err := db.ExecContext(t.Context(), "CREATE SCHEMA "+schema); err != nil {
-		db.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		// Registered before the store's Close, so it runs after it.
-		if _, err := db.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		db.Close()
-	})
-	q := u.Query()
-	q.Set("search_path", schema) // pgx sends unknown URL parameters as run-time settings
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func openTestStore(t *testing.T, databaseURL string) Store {

@@ -28,7 +28,10 @@ var migrations embed.FS
 
 // Open connects to the database named by databaseURL and brings its schema up to
 // date. A postgres:// or postgresql:// URL is PostgreSQL; anything else is SQLite: a
-// file path or a sqlite:, sqlite:// or file: URL.
+// file path or a sqlite:, sqlite:// or file: URL, whose folder is created if missing
+// and whose query parameters (such as _pragma=cache_size(-8000)) go to the driver.
+// ":memory:" is a throw-away SQLite database. Errors are KindUnavailable when the
+// database cannot be reached, KindInternal when its schema cannot be migrated.
 func Open(ctx context.Context, databaseURL string) (Store, error) {
 	var (
 		s   *sqlStore
@@ -95,7 +98,7 @@ func openSQLite(ctx context.Context, databaseURL string) (*sqlStore, error) {
 		return nil, apperr.Wrap(apperr.KindUnavailable, "cannot open database", err)
 	}
 	w.SetMaxOpenConns(1)
-	if err := w.PingContext(ctx); err != nil {
+	if err := retryNewFile(ctx, func() error { return w.PingContext(ctx) }); err != nil {
 		w.Close()
 		return nil, apperr.Wrap(apperr.KindUnavailable, "cannot open database", err)
 	}
@@ -168,7 +171,13 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 	if err != nil {
 		return apperr.Wrap(apperr.KindInternal, "migrating database", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	up := func() error { _, err := p.Up(ctx); return err }
+	if s.dialect == goose.DialectSQLite3 {
+		err = retryNewFile(ctx, up)
+	} else {
+		err = up()
+	}
+	if err != nil {
 		kind := apperr.KindInternal
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			kind = apperr.KindUnavailable
@@ -176,4 +185,22 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 		return apperr.Wrap(kind, "migrating database", err)
 	}
 	return nil
+}
+
+// retryNewFile tries fn up to three times. Two processes creating the same SQLite
+// file at once can collide where neither waits for the other: goose has no
+// migration lock for SQLite, and SQLite may refuse the switch to WAL with
+// SQLITE_BUSY instead of waiting. The loser's next try finds the work done.
+func retryNewFile(ctx context.Context, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || attempt == 3 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
 }

@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -29,6 +31,9 @@ const (
 var (
 	errNotAuthenticated = apperr.New(apperr.KindUnauthenticated, "Not authenticated")
 	errAPIKeyRequired   = apperr.New(apperr.KindUnauthenticated, "API key required")
+	// errNoSession is errNotAuthenticated from a route that wants a session: JSON
+	// clients see the same 401, browsers are sent to the login page.
+	errNoSession = apperr.New(apperr.KindUnauthenticated, "Not authenticated")
 )
 
 // principal is who the request authenticated as; ok is false for anonymous requests.
@@ -61,17 +66,20 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 	if optional {
 		skip = func(c *fiber.Ctx) bool { return authenticated(c) || !hasBasic(c) }
 	}
-	return []fiber.Handler{
+	return chain(
 		s.loginThrottle(skip, basicUsername, s.basicCredential),
 		markAuthFailures,
 		basicauth.New(basicauth.Config{
 			Next:  skip,
 			Realm: "fiberauth",
-			// The Authorizer has no request context; it only answers yes or no. The
-			// verified credential is cached, so loadBasicPrincipal's second look is free.
+			// The Authorizer has no request context and can only answer yes or no, so
+			// it says no only to wrong credentials: an outage passes through to the
+			// next handler, which asks again with the request's context and returns
+			// the real error (503, not a misleading 401). A verified credential is
+			// cached, so that second look costs no bcrypt.
 			Authorizer: func(username, password string) bool {
 				_, err := s.auth.VerifyPassword(s.baseCtx, username, password)
-				return err == nil
+				return !errors.Is(err, auth.ErrInvalidCredentials)
 			},
 			Unauthorized: func(c *fiber.Ctx) error {
 				c.Set(fiber.HeaderWWWAuthenticate, challengeBasic)
@@ -97,7 +105,7 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 			c.Locals(localPrincipal, p)
 			return c.Next()
 		},
-	}
+	)
 }
 
 // basicUsername is the username a Basic header claims, for throttling ("" if none).
@@ -197,7 +205,7 @@ func (s *server) sessionAuth(optional bool) fiber.Handler {
 		if optional {
 			return c.Next()
 		}
-		return errNotAuthenticated
+		return errNoSession
 	}
 }
 
@@ -260,7 +268,7 @@ func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.
 			if digest, known = credential(c); known {
 				ok, retry, err := s.throttle.Known(key)
 				if err != nil {
-					return apperr.Wrap(apperr.KindUnavailable, "Rate limit storage is unavailable", err)
+					return apperr.Wrap(apperr.KindUnavailable, "Rate-limit storage is unavailable", err)
 				}
 				if !ok {
 					return tooManyFailedLogins(c, retry)
@@ -270,7 +278,7 @@ func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.
 		}
 		attempt, ok, retry, err := s.throttle.Begin(key, digest)
 		if err != nil {
-			return apperr.Wrap(apperr.KindUnavailable, "Rate limit storage is unavailable", err)
+			return apperr.Wrap(apperr.KindUnavailable, "Rate-limit storage is unavailable", err)
 		}
 		if !ok {
 			return tooManyFailedLogins(c, retry)
@@ -306,16 +314,43 @@ func (s *server) basicCredential(c *fiber.Ctx) (digest string, known bool) {
 }
 
 // apiRateLimit limits requests per client on the API routes.
-func (s *server) apiRateLimit() fiber.Handler {
-	return limiter.New(limiter.Config{
+func (s *server) apiRateLimit() []fiber.Handler {
+	return []fiber.Handler{limiter.New(limiter.Config{
 		Max:          s.cfg.RateLimitMax,
 		Expiration:   s.cfg.RateLimitWindow,
-		Storage:      s.storage,
+		Storage:      s.limits,
 		KeyGenerator: func(c *fiber.Ctx) string { return "rate:" + s.clientIP(c) },
 		LimitReached: func(c *fiber.Ctx) error {
 			return apperr.New(apperr.KindRateLimited, "Rate limit exceeded")
 		},
-	})
+	}), s.limitsReachable}
+}
+
+// limitsReachable fails closed when the limiter's storage does not answer: Fiber's
+// limiter ignores storage errors, which would quietly turn every limit off.
+func (s *server) limitsReachable(c *fiber.Ctx) error {
+	if s.limits.failing.Load() {
+		return apperr.New(apperr.KindUnavailable, "Rate-limit storage is unavailable")
+	}
+	return c.Next()
+}
+
+// watchedStorage remembers whether its last call failed, for limitsReachable.
+type watchedStorage struct {
+	fiber.Storage
+	failing atomic.Bool
+}
+
+func (w *watchedStorage) Get(key string) ([]byte, error) {
+	v, err := w.Storage.Get(key)
+	w.failing.Store(err != nil)
+	return v, err
+}
+
+func (w *watchedStorage) Set(key string, val []byte, exp time.Duration) error {
+	err := w.Storage.Set(key, val, exp)
+	w.failing.Store(err != nil)
+	return err
 }
 
 // loginUsername is the username a /login body claims, for throttling.

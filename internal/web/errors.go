@@ -109,10 +109,15 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		c.Set(fiber.HeaderRetryAfter, "60")
 	}
 	c.Status(d.StatusCode)
-	if s.renderErrorPage != nil && wantsHTML(c) {
-		if rerr := s.renderErrorPage(c, d); rerr == nil {
+	// A request that offers Basic or API-key credentials is an API client: it gets the
+	// envelope (and its WWW-Authenticate) whatever it accepts.
+	if s.renderErrorPage != nil && wantsHTML(c) && !hasBasic(c) && !hasAPIKey(c) {
+		rerr := s.renderErrorPage(c, err, d)
+		if rerr == nil {
 			return nil
 		}
+		s.log.ErrorContext(c.UserContext(), "rendering an error page failed", "request_id", requestID(c), "err", rerr)
+		c.Status(d.StatusCode)
 	}
 	return c.JSON(errorBody{Error: d})
 }

@@ -39,6 +39,13 @@ func (s *server) handleReadyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok", "checks": checks})
 }
 
+// GET /openapi.json: the document, built once at start-up.
+func (s *server) handleOpenAPI(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(s.apiDoc.JSON)
+}
+
 // GET /basic/profile
 func (s *server) handleBasicProfile(c *fiber.Ctx) error {
 	p, _ := principal(c)
@@ -74,7 +81,8 @@ func (s *server) handleAPIKeyCreate(c *fiber.Ctx) error {
 	}{"Item created", compact.Bytes()})
 }
 
-// POST /login
+// POST /login: JSON for the article's clients; a browser's form post is sent on to
+// the page it came for (or the dashboard).
 func (s *server) handleLogin(c *fiber.Ctx) error {
 	cr, err := bindCredentials(c)
 	if err != nil {
@@ -87,16 +95,29 @@ func (s *server) handleLogin(c *fiber.Ctx) error {
 	if _, err := s.sessions.Start(c, p); err != nil {
 		return err
 	}
+	if browser(c) {
+		return redirect(c, localPath(c.FormValue("next"), "/dashboard"))
+	}
 	return c.JSON(messageResponse{Message: "Login successful"})
 }
 
-// GET /dashboard
+// GET /dashboard: a greeting for JSON clients, the dashboard page for browsers.
 func (s *server) handleDashboard(c *fiber.Ctx) error {
 	p, _ := principal(c)
+	if browser(c) {
+		page, err := s.dashboard(c)
+		if err != nil {
+			return err
+		}
+		data := s.viewData(c, "Dashboard", "dashboard")
+		data.Page = page
+		return s.render(c, fiber.StatusOK, view{page: pageDashboard}, data)
+	}
 	return c.JSON(messageResponse{Message: "Welcome to your dashboard, " + p.Username + "!"})
 }
 
 // POST /logout: ends the session server-side; logging out twice is not an error.
+// A browser goes to the login page.
 func (s *server) handleLogout(c *fiber.Ctx) error {
 	if info, ok, err := s.sessions.Current(c); err != nil {
 		return err
@@ -105,6 +126,10 @@ func (s *server) handleLogout(c *fiber.Ctx) error {
 			return err
 		}
 		s.auth.Audit(c.UserContext(), auditEvent(info.Username, "logout", s.clientIP(c), "success", ""))
+	}
+	if browser(c) {
+		setFlash(c, "logged-out", s.cfg.Production())
+		return redirect(c, "/login")
 	}
 	return c.JSON(messageResponse{Message: "Logged out successfully"})
 }

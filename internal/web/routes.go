@@ -13,14 +13,26 @@ func (s *server) routes(app *fiber.App) {
 		apiLimit = s.apiRateLimit()
 		basic    = chain(apiLimit, singleCredential, noStore, s.basicAuth(false))
 		apiKey   = chain(apiLimit, singleCredential, noStore, s.apiKeyAuth(false))
-		session  = chain(noStore, s.sessionAuth(false))
 		anyAuth  = chain(apiLimit, singleCredential, noStore, s.basicAuth(true), s.apiKeyAuth(true),
 			s.sessionAuth(true), requireAuthenticated)
+
+		// CSRF by the rule in design.md (csrf.go): csrfLogin for logging in and
+		// signing up, csrfSession for whatever a session cookie authenticates.
+		csrfLogin   = s.csrfProtect(csrfAlways)
+		csrfSession = s.csrfProtect(csrfWithSession)
+		// page: a public page that knows who is logged in.
+		page = chain(noStore, s.sessionAuth(true), csrfSession)
+		// session: a page or action of a logged-in user; browsers without a session
+		// are sent to /login, JSON clients get 401.
+		session = chain(noStore, s.sessionAuth(false), csrfSession)
+		admin   = chain(session, requireRole(store.RoleAdmin, "Admins only"))
 	)
 
 	// Public.
 	app.Get("/healthz", s.handleHealthz)
 	app.Get("/readyz", s.handleReadyz)
+	app.Get("/static/:hash/*", s.assets.handle)
+	app.Get("/openapi.json", s.handleOpenAPI)
 
 	// HTTP Basic (the article's routes).
 	app.Get("/basic/profile", chain(basic, s.handleBasicProfile)...)
@@ -30,13 +42,29 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/apikey/data", chain(apiKey, requirePermission(store.PermRead, "Read access required"), s.handleAPIKeyData)...)
 	app.Post("/apikey/create", chain(apiKey, requirePermission(store.PermWrite, "Write access required"), s.handleAPIKeyCreate)...)
 
-	// Sessions (the article's routes).
-	app.Post("/login", chain(noStore, s.loginThrottle(nil, loginUsername, nil), markAuthFailures, s.handleLogin)...)
+	// Sessions (the article's routes, also the browser's: JSON or HTML by wantsHTML).
+	app.Get("/login", chain(noStore, s.sessionAuth(true), csrfLogin, s.handleLoginPage)...)
+	app.Post("/login", chain(noStore, inForm(loginForm), csrfLogin, s.loginThrottle(nil, loginUsername, nil),
+		markAuthFailures, s.handleLogin)...)
 	app.Get("/dashboard", chain(session, s.handleDashboard)...)
-	app.Post("/logout", chain(noStore, s.handleLogout)...)
+	app.Post("/logout", chain(noStore, csrfSession, s.handleLogout)...)
 
 	// Any of the three methods.
 	app.Get("/whoami", chain(anyAuth, s.handleWhoami)...)
+
+	// Browser pages and their JSON twins.
+	app.Get("/", chain(page, s.handleHome)...)
+	app.Get("/register", chain(noStore, s.registrationOpen, s.sessionAuth(true), csrfLogin, s.handleRegisterPage)...)
+	app.Post("/register", chain(noStore, s.registrationOpen, inForm(registerForm), apiLimit, csrfLogin, s.handleRegister)...)
+	app.Get("/account", chain(session, s.handleAccountPage)...)
+	app.Post("/account/password", chain(inForm(passwordForm), session, s.handlePasswordChange)...)
+	app.Get("/admin/users", chain(admin, s.handleAdminUsers)...)
+
+	// The logged-in user's API keys.
+	app.Get("/keys", chain(session, s.handleKeysList)...)
+	app.Post("/keys", chain(inForm(s.keyForm()), session, s.handleKeyCreate)...)
+	app.Delete("/keys/:id", chain(session, s.handleKeyRevoke)...)
+	app.Post("/keys/:id/revoke", chain(session, s.handleKeyRevoke)...)
 }
 
 // chain flattens handlers and handler lists into one route's handler list.

@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
@@ -36,8 +38,15 @@ type Deps struct {
 	Sessions *sessions.Manager
 	// Storage holds rate-limit counters (memory, or Redis shared by all instances).
 	Storage fiber.Storage
-	// Ready reports whether the session/limiter storage answers (for /readyz); nil means always.
+	// StorageReady reports whether the session/limiter storage answers (for /readyz); nil means always.
 	StorageReady func(context.Context) error
+	// Views renders the HTML pages (NewViews over views.FS, or the views folder in
+	// development). Required.
+	Views fiber.Views
+	// Static holds the files served under /static/ (public.FS). Required.
+	Static fs.FS
+	// APIDoc is the OpenAPI document served at /openapi.json.
+	APIDoc *apidoc.Doc
 }
 
 type server struct {
@@ -45,35 +54,49 @@ type server struct {
 	log          *slog.Logger
 	auth         *auth.Service
 	sessions     *sessions.Manager
-	storage      fiber.Storage
+	limits       *watchedStorage
 	storageReady func(context.Context) error
 	throttle     *throttle.Throttle // failed logins per username and client IP
+	apiDoc       *apidoc.Doc
 	trusted      []netip.Prefix
 	baseCtx      context.Context
+	assets       *staticFiles
 
 	// renderErrorPage, when set, renders an error for browsers.
-	renderErrorPage func(c *fiber.Ctx, d errorDetail) error
+	renderErrorPage func(c *fiber.Ctx, err error, d errorDetail) error
 }
 
-// NewServer builds the application from its dependencies.
+// NewServer builds the application from its dependencies. Missing views or static
+// files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
+	if d.Views == nil || d.Static == nil {
+		panic("web.NewServer: Deps.Views and Deps.Static are required")
+	}
+	assets, err := newStaticFiles(d.Static)
+	if err != nil {
+		panic("web.NewServer: " + err.Error())
+	}
 	s := &server{
 		cfg:          d.Config,
 		log:          d.Logger,
 		auth:         d.Auth,
 		sessions:     d.Sessions,
-		storage:      d.Storage,
+		limits:       &watchedStorage{Storage: d.Storage},
 		storageReady: d.StorageReady,
 		throttle:     throttle.New(d.Storage, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),
+		apiDoc:       d.APIDoc,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
+		assets:       assets,
 	}
+	s.renderErrorPage = s.renderError
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "fiberauth",
 		ErrorHandler:          s.handleError,
+		Views:                 d.Views,
 		BodyLimit:             d.Config.BodyLimit,
 		ReadBufferSize:        16 << 10, // room for cookies and long Authorization headers
 		ReadTimeout:           15 * time.Second,

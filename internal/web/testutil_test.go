@@ -3,10 +3,10 @@ package web
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,10 +14,14 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/storage/memory/v2"
 
+	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/store"
+	"fiberauth/internal/testenv"
+	"fiberauth/public"
+	"fiberauth/views"
 )
 
 // testClock is a clock tests move by hand.
@@ -41,6 +45,8 @@ func (c *testClock) Advance(d time.Duration) {
 // testApp is the real application on a temp SQLite file with the demo data.
 type testApp struct {
 	app   *fiber.App
+	logs  *testenv.Buffer // everything the app logged, as JSON lines
+	doc   *apidoc.Doc
 	auth  *auth.Service
 	store store.Store
 	clock *testClock
@@ -82,26 +88,37 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 	}
 	storage := memory.New()
 	t.Cleanup(func() { storage.Close() })
+	doc, err := apidoc.Load(t.Context())
+	if err != nil {
+		t.Fatalf("apidoc: %v", err)
+	}
+	logs := &testenv.Buffer{}
 	app := NewServer(Deps{
 		Config:   cfg,
+		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Auth:     svc,
 		Sessions: sessions.NewManager(storage, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
 		Storage:  storage,
+		Views:    testViews(t),
+		Static:   public.FS,
+		APIDoc:   doc,
 	})
-	return &testApp{app: app, auth: svc, store: st, clock: clock, cfg: cfg}
+	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg}
+}
+
+// testViews parses the embedded templates, failing the test on a template error.
+func testViews(t testing.TB) fiber.Views {
+	t.Helper()
+	engine, err := NewViews(views.FS, false)
+	if err != nil {
+		t.Fatalf("views: %v", err)
+	}
+	return engine
 }
 
 // request builds a request; headers come in name, value pairs.
 func request(method, path, body string, headers ...string) *http.Request {
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req := httptest.NewRequest(method, path, r)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	return req
+	return testenv.Request(method, path, body, headers...)
 }
 
 // jsonRequest is a request with a JSON body.
@@ -168,4 +185,22 @@ func basicAuth(user, pass string) string {
 	req, _ := http.NewRequest("GET", "/", nil)
 	req.SetBasicAuth(user, pass)
 	return req.Header.Get("Authorization")
+}
+
+// serve runs the app on a loopback listener until the test ends and returns its URL.
+func (a *testApp) serve(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	go func() { _ = a.app.Listener(ln) }()
+	t.Cleanup(func() { _ = a.app.Shutdown() })
+	return "http://" + ln.Addr().String()
+}
+
+// apiDoc is the OpenAPI document the app serves.
+func (a *testApp) apiDoc(t testing.TB) *apidoc.Doc {
+	t.Helper()
+	return a.doc
 }

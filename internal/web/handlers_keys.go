@@ -1,0 +1,188 @@
+package web
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"fiberauth/internal/apperr"
+	"fiberauth/internal/store"
+	"fiberauth/internal/web/htmx"
+)
+
+// keyResponse is one key as GET /keys lists it. Status is for the pages only.
+type keyResponse struct {
+	ID          int64      `json:"id"`
+	Name        string     `json:"name"`
+	Prefix      string     `json:"prefix"`
+	Permissions []string   `json:"permissions"`
+	CreatedAt   time.Time  `json:"created_at"`
+	LastUsedAt  *time.Time `json:"last_used_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	RevokedAt   *time.Time `json:"revoked_at"`
+	Status      string     `json:"-"` // active, expired or revoked
+}
+
+// keyCreatedResponse is the answer to POST /keys: the only time Key is ever shown.
+type keyCreatedResponse struct {
+	ID          int64      `json:"id"`
+	Name        string     `json:"name"`
+	Prefix      string     `json:"prefix"`
+	Permissions []string   `json:"permissions"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ExpiresAt   *time.Time `json:"expires_at"`
+	Key         string     `json:"key"`
+}
+
+var errKeyNotFound = apperr.New(apperr.KindNotFound, "API key not found")
+
+func (s *server) keyView(k store.APIKey) keyResponse {
+	status := "active"
+	switch {
+	case k.RevokedAt != nil:
+		status = "revoked"
+	case k.ExpiresAt != nil && !s.auth.Now().Before(*k.ExpiresAt):
+		status = "expired"
+	}
+	perms := k.Permissions
+	if perms == nil {
+		perms = []string{}
+	}
+	return keyResponse{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Permissions: perms, CreatedAt: k.CreatedAt,
+		LastUsedAt: k.LastUsedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt, Status: status}
+}
+
+// keys lists a user's keys, newest first.
+func (s *server) keys(c *fiber.Ctx, userID int64) ([]keyResponse, error) {
+	keys, err := s.auth.ListAPIKeys(c.UserContext(), userID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]keyResponse, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, s.keyView(k))
+	}
+	return out, nil
+}
+
+// GET /keys: the logged-in user's keys. Browsers see them on the dashboard.
+func (s *server) handleKeysList(c *fiber.Ctx) error {
+	if browser(c) {
+		return c.Redirect("/dashboard#keys", fiber.StatusSeeOther)
+	}
+	p, _ := principal(c)
+	keys, err := s.keys(c, p.UserID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"keys": keys})
+}
+
+// keyRequest is the body of POST /keys.
+type keyRequest struct {
+	Name        string   `json:"name"`
+	Permissions []string `json:"permissions"`
+	ExpiresIn   string   `json:"expires_in"`
+}
+
+// bindKeyRequest reads a key request from JSON or a form (permissions as repeated
+// checkboxes), and parses the expiry ("" for none).
+func bindKeyRequest(c *fiber.Ctx) (keyRequest, time.Duration, error) {
+	var req keyRequest
+	switch {
+	case isJSON(c):
+		if err := decodeJSONObject(c, &req); err != nil {
+			return req, 0, err
+		}
+	case isForm(c):
+		req = keyRequest{Name: c.FormValue("name"), Permissions: formValues(c, "permissions"), ExpiresIn: c.FormValue("expires_in")}
+	default:
+		return req, 0, unsupportedMediaType("application/json or a form")
+	}
+	var expiresIn time.Duration
+	if e := strings.TrimSpace(req.ExpiresIn); e != "" {
+		d, err := time.ParseDuration(e)
+		if err != nil {
+			return req, 0, apperr.Validation("Validation error", apperr.FieldError{Field: "expires_in", Message: "must be a duration such as 720h, or empty for no expiry"})
+		}
+		if d <= 0 {
+			return req, 0, apperr.Validation("Validation error", apperr.FieldError{Field: "expires_in", Message: "must be positive, or empty for no expiry"})
+		}
+		expiresIn = d
+	}
+	return req, expiresIn, nil
+}
+
+// formValues is every value of a repeated form field.
+func formValues(c *fiber.Ctx, name string) []string {
+	var out []string
+	if hasMediaType(c.Get(fiber.HeaderContentType), fiber.MIMEMultipartForm) {
+		if mf, err := c.MultipartForm(); err == nil {
+			return mf.Value[name]
+		}
+		return nil
+	}
+	for _, v := range c.Request().PostArgs().PeekMulti(name) {
+		out = append(out, string(v))
+	}
+	return out
+}
+
+// POST /keys: a new key for the logged-in user. JSON -> 201 with the secret; a
+// browser gets the keys section with the secret shown once.
+func (s *server) handleKeyCreate(c *fiber.Ctx) error {
+	p, _ := principal(c)
+	req, expiresIn, err := bindKeyRequest(c)
+	if err != nil {
+		return err
+	}
+	k, err := s.auth.CreateAPIKey(c.UserContext(), p.UserID, req.Name, req.Permissions, expiresIn)
+	if err != nil {
+		return err
+	}
+	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "key.create", s.clientIP(c), "success",
+		fmt.Sprintf("key %d %q (%s, %s)", k.ID, k.Name, k.Prefix, strings.Join(k.Permissions, ","))))
+	created := keyCreatedResponse{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Permissions: k.Permissions,
+		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, Key: k.Key}
+	if browser(c) {
+		page, err := s.dashboard(c)
+		if err != nil {
+			return err
+		}
+		page.NewKey = &created
+		data := s.viewData(c, "Dashboard", "dashboard")
+		data.Page = page
+		return s.render(c, fiber.StatusCreated, view{page: pageDashboard, fragment: fragKeyCreated}, data)
+	}
+	return c.Status(fiber.StatusCreated).JSON(created)
+}
+
+// DELETE /keys/:id (JSON, htmx) and POST /keys/:id/revoke (a plain form): revoke one
+// of the user's own keys. Another user's key is "not found", never "forbidden", so
+// key IDs reveal nothing.
+func (s *server) handleKeyRevoke(c *fiber.Ctx) error {
+	p, _ := principal(c)
+	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return errKeyNotFound
+	}
+	k, err := s.auth.RevokeAPIKey(c.UserContext(), p.UserID, id)
+	if err != nil {
+		return err
+	}
+	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "key.revoke", s.clientIP(c), "success",
+		fmt.Sprintf("key %d %q (%s)", k.ID, k.Name, k.Prefix)))
+	switch {
+	case htmx.WantsFragment(c):
+		data := s.viewData(c, "Dashboard", "dashboard")
+		data.Page = s.keyView(k)
+		return s.render(c, fiber.StatusOK, view{page: pageDashboard, fragment: fragKeyRow}, data)
+	case browser(c):
+		setFlash(c, "key-revoked", s.cfg.Production())
+		return redirect(c, "/dashboard#keys")
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
