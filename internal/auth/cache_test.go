@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/storage/memory/v2"
+
 	"fiberauth/internal/store"
 )
 
@@ -400,11 +402,119 @@ func TestCredentialCache(t *testing.T) {
 		c.size = 2
 		for i := range 5 {
 			k := c.mac("user"+strconv.Itoa(i), "password")
-			_, _, epoch := c.Get(k)
-			c.Put(k, Principal{UserID: int64(i)}, epoch)
+			c.Put(k, Principal{UserID: int64(i)}, c.Epoch(), "", "")
 		}
 		if got := c.len(); got > 2 {
 			t.Errorf("cache holds %d credentials, want at most 2", got)
+		}
+	})
+}
+
+// TestCachesAcrossInstances runs two Services on one database and one shared
+// storage, as two instances on PostgreSQL and Redis do: a change made through one is
+// seen by the other's caches on its very next use.
+func TestCachesAcrossInstances(t *testing.T) {
+	newInstances := func(t *testing.T) (a, b *Service, spyB *spyStore) {
+		t.Helper()
+		st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "shared.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		shared := memory.New()
+		t.Cleanup(func() { shared.Close() })
+		clock := &testClock{now: time.Now()}
+		newInstance := func(st store.Store) *Service {
+			svc, err := NewService(st, Options{BcryptCost: 4, CredentialTTL: time.Hour, KeyCacheTTL: time.Hour,
+				Shared: shared, Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { svc.Close() })
+			if err := svc.SeedDemo(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			return svc
+		}
+		spyB = &spyStore{Store: st}
+		return newInstance(st), newInstance(spyB), spyB
+	}
+
+	t.Run("a key revoked on one is refused by the other at once", func(t *testing.T) {
+		a, b, _ := newInstances(t)
+		alice, err := a.UserPrincipalByName(t.Context(), "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := a.CreateAPIKey(t.Context(), alice.UserID, "shared", []string{"read"}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.VerifyAPIKey(t.Context(), k.Key); err != nil { // now cached on b
+			t.Fatal(err)
+		}
+		if _, err := a.RevokeAPIKey(t.Context(), alice.UserID, k.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.VerifyAPIKey(t.Context(), k.Key); !errors.Is(err, ErrInvalidAPIKey) {
+			t.Errorf("on the other instance: %v, want ErrInvalidAPIKey", err)
+		}
+	})
+
+	t.Run("a password changed on one is refused by the other at once", func(t *testing.T) {
+		a, b, _ := newInstances(t)
+		john, err := b.VerifyPassword(t.Context(), "John", "secret123") // cached on b, as typed
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.ChangePassword(t.Context(), john.UserID, "secret123", "a-new-password"); err != nil {
+			t.Fatal(err)
+		}
+		if b.RecentlyVerified("John", "secret123") {
+			t.Error("the old password still counts as recently verified on the other instance")
+		}
+		if _, err := b.VerifyPassword(t.Context(), "John", "secret123"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("old password on the other instance: %v, want ErrInvalidCredentials", err)
+		}
+		if _, err := b.VerifyPassword(t.Context(), "john", "a-new-password"); err != nil {
+			t.Errorf("new password on the other instance: %v", err)
+		}
+	})
+
+	t.Run("a change on the other during a verification is not undone by its answer", func(t *testing.T) {
+		a, b, spyB := newInstances(t)
+		john, err := a.UserPrincipalByName(t.Context(), "john")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// b reads the old hash; a changes the password before b's bcrypt is done.
+		spyB.onceAfterUserLookup(func() {
+			if err := a.ChangePassword(context.Background(), john.UserID, "secret123", "a-new-password"); err != nil {
+				t.Error(err)
+			}
+		})
+		if _, err := b.VerifyPassword(t.Context(), "john", "secret123"); err != nil {
+			t.Fatalf("in flight before the change: %v", err)
+		}
+		if _, err := b.VerifyPassword(t.Context(), "john", "secret123"); !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("old password after the change: %v, want ErrInvalidCredentials", err)
+		}
+	})
+
+	t.Run("entries made after a change are trusted again", func(t *testing.T) {
+		a, b, _ := newInstances(t)
+		bob, err := a.UserPrincipalByName(t.Context(), "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.ChangePassword(t.Context(), bob.UserID, "securepass", "a-new-password"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.VerifyPassword(t.Context(), "bob", "a-new-password"); err != nil {
+			t.Fatal(err)
+		}
+		if !b.RecentlyVerified("bob", "a-new-password") {
+			t.Error("a credential verified after the change is not cached")
 		}
 	})
 }

@@ -46,6 +46,8 @@ type credKey [sha256.Size]byte
 type cachedCredential struct {
 	principal Principal
 	expires   time.Time
+	marker    string // passwordMarker of the username, made once rather than per hit
+	version   string // what the marker held when the credential was verified
 }
 
 func newCredentialCache(ttl time.Duration, now func() time.Time) *credentialCache {
@@ -72,23 +74,29 @@ func (c *credentialCache) mac(username, password string) credKey {
 	return out
 }
 
-// Get returns the principal of a credential verified less than TTL ago; on a miss,
-// the epoch to hand to Put.
-func (c *credentialCache) Get(k credKey) (Principal, bool, uint64) {
+// Get returns a credential verified less than TTL ago.
+func (c *credentialCache) Get(k credKey) (cachedCredential, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
 	if ok && c.now().Before(e.expires) {
-		return e.principal, true, 0
+		return e, true
 	}
 	if ok {
 		c.dropLocked(k, e.principal.UserID)
 	}
-	return Principal{}, false, c.epoch
+	return cachedCredential{}, false
+}
+
+// Epoch is read before a verification looks the user up, and handed to Put.
+func (c *credentialCache) Epoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
 }
 
 // Put remembers a verified credential, unless a password changed since epoch.
-func (c *credentialCache) Put(k credKey, p Principal, epoch uint64) {
+func (c *credentialCache) Put(k credKey, p Principal, epoch uint64, marker, version string) {
 	if c.ttl <= 0 {
 		return
 	}
@@ -103,11 +111,20 @@ func (c *credentialCache) Put(k credKey, p Principal, epoch uint64) {
 			break
 		}
 	}
-	c.entries[k] = cachedCredential{principal: p, expires: c.now().Add(c.ttl)}
+	c.entries[k] = cachedCredential{principal: p, expires: c.now().Add(c.ttl), marker: marker, version: version}
 	if c.byUser[p.UserID] == nil {
 		c.byUser[p.UserID] = map[credKey]struct{}{}
 	}
 	c.byUser[p.UserID][k] = struct{}{}
+}
+
+// Drop forgets one credential, e.g. one outdated by another instance's change.
+func (c *credentialCache) Drop(k credKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok {
+		c.dropLocked(k, e.principal.UserID)
+	}
 }
 
 // ForgetUser drops every cached credential of a user, e.g. when their password changes.

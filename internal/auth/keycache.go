@@ -54,6 +54,7 @@ type cachedKey struct {
 	permissions []string
 	expiresAt   time.Time // zero: never
 	until       time.Time // end of the cache entry
+	marker      string    // keyMarker of id, made once rather than per hit
 }
 
 // keyLookup is the cache's answer about a digest.
@@ -116,7 +117,7 @@ func (c *keyCache) put(d digest, k store.APIKey, epoch uint64, now time.Time) {
 	e := cachedKey{id: k.ID, userID: k.UserID, username: k.Username, role: k.UserRole,
 		// Clipped, so that a caller appending to a principal's permissions cannot
 		// write into the slice every later request shares.
-		permissions: slices.Clip(k.Permissions), until: now.Add(c.ttl)}
+		permissions: slices.Clip(k.Permissions), until: now.Add(c.ttl), marker: keyMarker(k.ID)}
 	if k.ExpiresAt != nil {
 		e.expiresAt = *k.ExpiresAt
 	}

@@ -47,6 +47,11 @@ type Options struct {
 	// cache. (Unlike CredentialTTL, on by default: every Service, tests' included,
 	// should behave as production does.)
 	KeyCacheTTL time.Duration
+	// Shared, when set, is storage every instance sees (Redis with REDIS_URL): revokes
+	// and password changes are announced there, and every cache hit checks it, so a
+	// change made by another instance counts on its very next request. Without it,
+	// the caches' TTLs bound how long another instance's change goes unseen.
+	Shared SharedStore
 	// KeyCacheSize bounds the number of keys, and separately of unknown digests,
 	// remembered; zero means DefaultKeyCacheSize.
 	KeyCacheSize int
@@ -64,6 +69,7 @@ type Service struct {
 	// verifying lets concurrent misses of one credential share a bcrypt compare.
 	verifying singleflight.Group
 	keys      *keyCache
+	markers   markers
 	usage     *usageRecorder
 	log       *slog.Logger
 	now       func() time.Time
@@ -93,6 +99,7 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 	s := &Service{store: st, hasher: h, log: opts.Logger, now: opts.Now}
 	s.creds = newCredentialCache(opts.CredentialTTL, opts.Now)
 	s.keys = newKeyCache(opts.KeyCacheTTL, opts.KeyCacheSize)
+	s.markers = markers{store: opts.Shared, keyTTL: opts.KeyCacheTTL, pwTTL: opts.CredentialTTL}
 	s.usage = newUsageRecorder(st, opts.UsageFlushInterval, opts.Logger)
 	return s, nil
 }
@@ -117,7 +124,7 @@ func (s *Service) HashPassword(password string) (string, error) {
 // so a Basic client repeating it pays for bcrypt once per CredentialTTL.
 func (s *Service) VerifyPassword(ctx context.Context, username, password string) (Principal, error) {
 	k := s.creds.mac(username, password)
-	if p, ok, _ := s.creds.Get(k); ok {
+	if p, ok := s.cachedPassword(k); ok {
 		return p, nil
 	}
 	// Requests carrying the same credential at the same time (a client's parallel
@@ -125,13 +132,17 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password string)
 	// instead of queueing one each. The shared work must not end with the first
 	// caller's request, so it runs without that request's cancellation.
 	v, err, _ := s.verifying.Do(string(k[:]), func() (any, error) {
-		p, ok, epoch := s.creds.Get(k)
-		if ok {
+		if p, ok := s.cachedPassword(k); ok {
 			return p, nil
 		}
+		// Both read before the hash, so that a change landing during bcrypt makes
+		// the result uncacheable here (epoch) or stale everywhere (version).
+		epoch := s.creds.Epoch()
+		marker := passwordMarker(username)
+		version, versionOK := s.markers.passwordVersion(marker)
 		p, err := s.checkPassword(context.WithoutCancel(ctx), username, password)
-		if err == nil {
-			s.creds.Put(k, p, epoch)
+		if err == nil && versionOK {
+			s.creds.Put(k, p, epoch, marker, version)
 		}
 		return p, err
 	})
@@ -141,11 +152,29 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password string)
 	return v.(Principal), nil
 }
 
+// cachedPassword answers from the credential cache when the entry is current: not
+// expired, and no password change announced for the user since it was made.
+func (s *Service) cachedPassword(k credKey) (Principal, bool) {
+	e, ok := s.creds.Get(k)
+	if !ok {
+		return Principal{}, false
+	}
+	current, readOK := s.markers.passwordVersion(e.marker)
+	if !readOK {
+		return Principal{}, false
+	}
+	if current != e.version {
+		s.creds.Drop(k)
+		return Principal{}, false
+	}
+	return e.principal, true
+}
+
 // RecentlyVerified reports whether VerifyPassword would answer from its cache: the
 // credential passed bcrypt less than CredentialTTL ago and the password has not
 // changed since. It is never true for a wrong password.
 func (s *Service) RecentlyVerified(username, password string) bool {
-	_, ok, _ := s.creds.Get(s.creds.mac(username, password))
+	_, ok := s.cachedPassword(s.creds.mac(username, password))
 	return ok
 }
 
@@ -302,6 +331,10 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 		return err
 	}
 	s.creds.ForgetUser(userID)
+	if err := s.markers.announcePasswordChange(passwordMarker(u.Username)); err != nil {
+		// The change is made; other instances just learn it when their entries expire.
+		s.log.WarnContext(ctx, "announcing a password change failed", "user_id", userID, "err", err)
+	}
 	return nil
 }
 
@@ -394,6 +427,10 @@ func (s *Service) ListAPIKeys(ctx context.Context, userID int64) ([]store.APIKey
 func (s *Service) RevokeAPIKey(ctx context.Context, userID, keyID int64) (store.APIKey, error) {
 	k, err := s.store.RevokeAPIKey(ctx, userID, keyID, s.now().UTC())
 	s.keys.forgetID(keyID)
+	if aerr := s.markers.announceRevoke(keyMarker(keyID)); aerr != nil {
+		// The revoke is made; other instances just learn it when their entries expire.
+		s.log.WarnContext(ctx, "announcing a key revoke failed", "key_id", keyID, "err", aerr)
+	}
 	return k, err
 }
 
@@ -407,6 +444,10 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, erro
 	d := digest(sha256.Sum256([]byte(key)))
 	now := s.now()
 	cached, found, epoch := s.keys.get(d, now)
+	if found == keyValid && s.markers.keyRevoked(cached.marker) {
+		s.keys.forgetID(cached.id) // revoked by another instance, or the store does not answer
+		cached, found, epoch = s.keys.get(d, now)
+	}
 	switch found {
 	case keyInvalid:
 		return Principal{}, ErrInvalidAPIKey
