@@ -4,11 +4,16 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // playSession is a browser on the playground page: its cookies and CSRF token.
@@ -440,5 +445,68 @@ func TestShellQuoting(t *testing.T) {
 	curl := curlFor("http://h", in, in.Op, innerCall{})
 	if !strings.Contains(curl, `-u "x\"; rm -rf ~; echo \":$PASSWORD"`) {
 		t.Errorf("curl: %s", curl)
+	}
+}
+
+// The curl command an exchange shows, run in a real shell with the secret in its
+// variable, makes the same call and gets the same answer.
+func TestPlaygroundCurlReproducesTheCall(t *testing.T) {
+	sh, errSh := exec.LookPath("sh")
+	_, errCurl := exec.LookPath("curl")
+	if errSh != nil || errCurl != nil {
+		t.Skip("needs sh and curl")
+	}
+	a := newTestApp(t, map[string]string{"RATE_LIMIT_MAX": "1000"})
+	base := a.serve(t)
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	get, err := hc.Get(base + "/playground")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(get.Body)
+	get.Body.Close()
+	token := extractCSRFToken(t, string(page))
+
+	tests := []struct {
+		name   string
+		form   []string
+		secret string
+		want   string
+	}{
+		{"basic", []string{"op", "basicProfile", "auth", "basic", "username", "john", "password", "secret123"}, "PASSWORD=secret123", `{"message":"Welcome john!"}`},
+		{"key in X-API-Key", []string{"op", "whoami", "auth", "api_key", "api_key", "sk_live_456", "key_in", "header"}, "API_KEY=sk_live_456", `"method":"api_key"`},
+		{"a body with a quote", []string{"op", "apiKeyCreate", "auth", "api_key", "api_key", "sk_test_123", "body", `{"name":"it's"}`}, "API_KEY=sk_test_123", `"item":{"name":"it's"}`},
+		{"session", []string{"op", "dashboard", "auth", "session", "username", "alice", "password", "password123"}, "PASSWORD=password123", `{"message":"Welcome to your dashboard, alice!"}`},
+		{"login", []string{"op", "login", "auth", "session", "username", "bob", "password", "securepass"}, "PASSWORD=securepass", `{"message":"Login successful"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", base+"/playground/send", strings.NewReader(urlValues(append(tt.form, csrfFormField, token)...).Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("HX-Request", "true")
+			req.Header.Set("X-Csrf-Token", token)
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			m := regexp.MustCompile(`(?s)<code id="ex-[a-z0-9]+-curl">(.*?)</code>`).FindStringSubmatch(string(b))
+			if m == nil {
+				t.Fatalf("no curl command in:\n%s", b)
+			}
+			script := html.UnescapeString(m[1])
+			cmd := exec.CommandContext(t.Context(), sh, "-c", script)
+			cmd.Dir = t.TempDir() // the cookie jar file goes here
+			cmd.Env = append(os.Environ(), tt.secret)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s\n%s", err, script, out)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Errorf("curl answered:\n%s\nwant %s\nscript:\n%s", out, tt.want, script)
+			}
+		})
 	}
 }
