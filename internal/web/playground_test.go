@@ -460,7 +460,9 @@ func TestPlaygroundCurlReproducesTheCall(t *testing.T) {
 	base := a.serve(t)
 	jar, _ := cookiejar.New(nil)
 	hc := &http.Client{Jar: jar, Timeout: 10 * time.Second}
-	get, err := hc.Get(base + "/playground")
+	pageReq, _ := http.NewRequest("GET", base+"/playground", nil)
+	pageReq.Header.Set("Accept", "text/html") // as a browser asks, so the page carries a CSRF token
+	get, err := hc.Do(pageReq)
 	if err != nil {
 		t.Fatal(err)
 	}
