@@ -163,6 +163,101 @@ func TestBrowser(t *testing.T) {
 		)
 		mustContain(t, text(t, tab, "main"), "You have logged out.")
 	})
+
+	t.Run("the playground shows each try, newest first", func(t *testing.T) {
+		tab := newTab(t, browser, false)
+		steps := []struct {
+			name string
+			fn   func(t *testing.T)
+		}{
+			{"a wrong password shows its 401 exchange, without leaving the page", func(t *testing.T) {
+				run(t, tab, chromedp.Navigate(base+"/playground"), waitForHTMX())
+				if user := eval[string](t, tab, `document.getElementById('play-username').value`); user != "john" {
+					t.Errorf("username prefilled with %q, want the demo user john", user)
+				}
+				run(t, tab,
+					chromedp.SetValue(chromedp.CSS("#play-password"), "not-the-password"),
+					markPage(),
+					chromedp.Click(chromedp.CSS("#playground-form button[type=submit]")),
+					chromedp.WaitVisible(chromedp.CSS("#exchanges .exchange")),
+				)
+				assertSamePage(t, tab)
+				first := text(t, tab, "#exchanges .exchange")
+				mustContain(t, first, "401 Unauthorized", "Invalid credentials", "GET /basic/profile HTTP/1.1",
+					"Authorization: Basic ••••••••", `curl -i -u "john:$PASSWORD"`)
+				mustNotContain(t, first, "not-the-password")
+				if !eval[bool](t, tab, `document.activeElement.classList.contains('exchange')`) {
+					t.Error("focus did not move to the new exchange")
+				}
+				eval[bool](t, tab, `document.activeElement.blur(), true`) // no focus ring in the picture
+				screenshot(t, tab, filepath.Join(shots, "playground.png"))
+			}},
+			{"the right password's 200 goes on top of it", func(t *testing.T) {
+				run(t, tab,
+					chromedp.SetValue(chromedp.CSS("#play-password"), "secret123"),
+					chromedp.Click(chromedp.CSS("#playground-form button[type=submit]")),
+					chromedp.Poll[chromedp.Void](`document.querySelectorAll('#exchanges .exchange').length === 2`,
+						chromedp.WithPollingTimeout(10*time.Second)),
+				)
+				assertSamePage(t, tab)
+				mustContain(t, text(t, tab, "#exchanges .exchange:first-child"), "200 OK", "Welcome john!")
+				mustContain(t, text(t, tab, "#exchanges .exchange:nth-child(2)"), "401 Unauthorized")
+			}},
+			{"choosing a key route switches to the key and its fields", func(t *testing.T) {
+				eval[bool](t, tab, `(() => { const s = document.getElementById('play-op'); s.value = 'apiKeyData';
+					s.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`)
+				if !eval[bool](t, tab, `document.querySelector('input[name=auth][value=api_key]').checked &&
+					document.getElementById('play-username').closest('[data-for-auth]').hidden &&
+					!document.getElementById('play-key').closest('[data-for-auth]').hidden`) {
+					t.Error("the form did not switch to the API key")
+				}
+				run(t, tab,
+					chromedp.Click(chromedp.CSS("#playground-form button[type=submit]")),
+					chromedp.Poll[chromedp.Void](`document.querySelectorAll('#exchanges .exchange').length === 3`,
+						chromedp.WithPollingTimeout(10*time.Second)),
+				)
+				mustContain(t, text(t, tab, "#exchanges .exchange:first-child"), "200 OK", "item1", "Bearer ••••••••")
+			}},
+		}
+		for _, s := range steps {
+			if !t.Run(s.name, s.fn) {
+				return
+			}
+		}
+	})
+
+	t.Run("without JavaScript the playground answers with a page", func(t *testing.T) {
+		tab := newTab(t, browser, true)
+		run(t, tab, chromedp.Navigate(base+"/playground"), chromedp.WaitVisible(chromedp.CSS("#playground-form")),
+			chromedp.Click(chromedp.CSS("#playground-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS("#exchanges .exchange")),
+		)
+		if loc := location(t, tab); loc != base+"/playground/send" {
+			t.Errorf("at %s", loc)
+		}
+		mustContain(t, text(t, tab, "#exchanges"), "200 OK", "Welcome john!")
+	})
+
+	t.Run("the API reference links each route to the playground", func(t *testing.T) {
+		tab := newTab(t, browser, false)
+		run(t, tab, chromedp.Navigate(base+"/docs"), chromedp.WaitVisible(chromedp.CSS("#op-basicProfile")))
+		mustContain(t, text(t, tab, "main"), "API reference", "Authentication", "HTTP Basic", "API keys", "Session cookie",
+			"Greet the Basic-authenticated user", "Try it")
+		// The first group of operations, with the contents beside it.
+		eval[bool](t, tab, `document.getElementById('tag-basic').scrollIntoView(), true`)
+		viewportScreenshot(t, tab, filepath.Join(shots, "docs.png"))
+		run(t, tab,
+			chromedp.Click(chromedp.CSS(`#op-basicAdmin a[href="/playground?op=basicAdmin"]`)),
+			chromedp.WaitVisible(chromedp.CSS("#playground-form")),
+			waitForHTMX(),
+		)
+		if op := eval[string](t, tab, `document.getElementById('play-op').value`); op != "basicAdmin" {
+			t.Errorf("the playground opened with %q chosen", op)
+		}
+		if user := eval[string](t, tab, `document.getElementById('play-username').value`); user != "admin" {
+			t.Errorf("username %q, want admin (the route's demo user)", user)
+		}
+	})
 }
 
 // findChromium returns the browser to drive, or "" when there is none.
@@ -349,6 +444,20 @@ func screenshotDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return shots
+}
+
+// viewportScreenshot saves what the window shows, for pages too long to show whole.
+func viewportScreenshot(t *testing.T, tab context.Context, path string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func screenshot(t *testing.T, tab context.Context, path string) {

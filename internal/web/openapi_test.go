@@ -2,14 +2,19 @@ package web
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
@@ -23,6 +28,9 @@ var browserOnlyRoutes = map[string]bool{
 	"GET /register":          true,
 	"GET /account":           true,
 	"POST /keys/{id}/revoke": true, // the no-JavaScript twin of DELETE /keys/{id}
+	"GET /docs":              true, // this document, as pages
+	"GET /playground":        true,
+	"POST /playground/send":  true, // a form; the calls it makes are documented routes
 }
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
@@ -179,5 +187,239 @@ func TestOpenAPIDocumentIsServed(t *testing.T) {
 	}
 	if !strings.Contains(body, `"openapi":"3.1.0"`) || !slices.Contains([]int{len(a.apiDoc(t).JSON)}, len(body)) {
 		t.Errorf("unexpected document: %.200s", body)
+	}
+}
+
+// Each operation, called exactly as the document's own examples say (its request
+// body and parameter examples, authenticated with its x-demo credentials), answers
+// with its documented success status, a body its schema accepts and, apart from
+// what varies from run to run (times, secrets), the body of its documented example.
+// The request itself must be valid by the document too.
+func TestDocumentedExamplesWork(t *testing.T) {
+	for _, o := range newTestApp(t, nil).doc.Operations {
+		t.Run(o.OperationID, func(t *testing.T) {
+			a := newTestApp(t, nil) // examples create users and keys and change passwords
+			router, err := gorillamux.NewRouter(a.doc.Spec)
+			if err != nil {
+				t.Fatalf("router: %v", err)
+			}
+			path := o.Path
+			for _, p := range o.Parameters {
+				if p.Value.In == "path" {
+					if p.Value.Example == nil {
+						t.Fatalf("path parameter %s has no example", p.Value.Name)
+					}
+					path = strings.ReplaceAll(path, "{"+p.Value.Name+"}", fmt.Sprint(p.Value.Example))
+				}
+			}
+			var reqBody []byte
+			var headers []string
+			if rb := o.RequestBody; rb != nil {
+				mt := rb.Value.Content.Get("application/json")
+				if mt == nil || mt.Example == nil {
+					t.Fatal("the JSON request body has no example")
+				}
+				reqBody, _ = json.Marshal(mt.Example)
+				headers = append(headers, "Content-Type", "application/json")
+			}
+			req := request(o.Method, path, string(reqBody), headers...)
+			demo := o.Demo()
+			if o.Security != nil && len(*o.Security) > 0 {
+				for scheme := range (*o.Security)[0] {
+					switch scheme {
+					case "basicAuth":
+						req.Header.Set("Authorization", basicAuth(demo.Username, demo.Password))
+					case "bearerAuth":
+						req.Header.Set("Authorization", "Bearer "+demo.APIKey)
+					case "apiKeyHeader":
+						req.Header.Set("X-API-Key", demo.APIKey)
+					case "sessionCookie":
+						withCookie(req, a.mustLogin(t, demo.Username, demo.Password))
+					default:
+						t.Fatalf("no demo credentials for scheme %s", scheme)
+					}
+				}
+			}
+			route, params, err := router.FindRoute(req)
+			if err != nil {
+				t.Fatalf("not in the document: %v", err)
+			}
+			req.Body = io.NopCloser(bytes.NewReader(reqBody))
+			in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+			if err := openapi3filter.ValidateRequest(t.Context(), in); err != nil {
+				t.Errorf("the documented request is not valid by the document: %v", err)
+			}
+			req.Body = io.NopCloser(bytes.NewReader(reqBody))
+
+			want := ""
+			for _, code := range sortedMapKeys(o.Responses.Map()) {
+				if strings.HasPrefix(code, "2") {
+					want = code
+					break
+				}
+			}
+			resp, body := a.do(t, req)
+			if fmt.Sprint(resp.StatusCode) != want {
+				t.Fatalf("status %d, want the documented %s: %s", resp.StatusCode, want, body)
+			}
+			validateResponse(t, req, reqBody, route, params, resp, body)
+
+			mt := o.Responses.Value(want).Value.Content.Get("application/json")
+			if mt == nil {
+				return // 204: no body
+			}
+			if mt.Example == nil {
+				t.Fatal("the success response has no example")
+			}
+			var got any
+			if err := json.Unmarshal([]byte(body), &got); err != nil {
+				t.Fatalf("body is not JSON: %v", err)
+			}
+			example, _ := json.Marshal(mt.Example)
+			var exampleValue any
+			_ = json.Unmarshal(example, &exampleValue)
+			if err := matchesExample(exampleValue, got, "$"); err != nil {
+				t.Errorf("the real answer is not the documented example: %v\nexample: %s\nanswer:  %s", err, example, body)
+			}
+		})
+	}
+}
+
+// variesByRun are the fields whose values differ from run to run: only their
+// presence is compared with the example.
+var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
+	"last_login_at": true, "key": true, "prefix": true}
+
+// matchesExample reports how got differs from the documented example: every field
+// of the example must be in got with the same value (variesByRun fields need only
+// be there), and every item of an example array must match an item of got's.
+func matchesExample(example, got any, at string) error {
+	switch ex := example.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return fmt.Errorf("%s: want an object, got %v", at, got)
+		}
+		for k, v := range ex {
+			gv, ok := g[k]
+			if !ok {
+				return fmt.Errorf("%s.%s is missing", at, k)
+			}
+			if variesByRun[k] {
+				continue
+			}
+			if err := matchesExample(v, gv, at+"."+k); err != nil {
+				return err
+			}
+		}
+	case []any:
+		g, ok := got.([]any)
+		if !ok {
+			return fmt.Errorf("%s: want an array, got %v", at, got)
+		}
+		for i, v := range ex {
+			if !slices.ContainsFunc(g, func(gv any) bool { return matchesExample(v, gv, at) == nil }) {
+				return fmt.Errorf("%s[%d] = %v matches no item of %v", at, i, v, g)
+			}
+		}
+	default:
+		if !reflect.DeepEqual(example, got) {
+			return fmt.Errorf("%s = %v, want %v", at, got, example)
+		}
+	}
+	return nil
+}
+
+// TestDocumentIsComplete holds the document to its own promises: OpenAPI 3.1 with
+// valid examples; every operation tagged, summarised and explicit about its
+// authentication, with demo credentials to try it; every response described with
+// an example, every error one of the Error envelope whose status and type agree;
+// every route with a body documenting what a bad body gets; no unused responses.
+func TestDocumentIsComplete(t *testing.T) {
+	doc := newTestApp(t, nil).doc
+	spec := doc.Spec
+	if spec.OpenAPI != "3.1.0" || !spec.IsOpenAPI31OrLater() {
+		t.Fatalf("openapi: %q, want 3.1.0", spec.OpenAPI)
+	}
+	if err := spec.Validate(t.Context(), openapi3.EnableExamplesValidation()); err != nil {
+		t.Fatalf("not valid OpenAPI 3.1: %v", err)
+	}
+	used := map[string]bool{}
+	for _, o := range doc.Operations {
+		t.Run(o.OperationID, func(t *testing.T) {
+			if o.OperationID == "" || o.Summary == "" || len(o.Tags) == 0 || spec.Tags.Get(o.Tags[0]) == nil {
+				t.Errorf("%s %s needs an operationId, a summary and a declared tag", o.Method, o.Path)
+			}
+			if o.Security == nil {
+				t.Fatal("says nothing about authentication (security: [] for a public route)")
+			}
+			demo := o.Demo()
+			for _, req := range *o.Security {
+				for scheme := range req {
+					needs := map[string]bool{"basicAuth": demo.Password != "", "sessionCookie": demo.Password != "",
+						"bearerAuth": demo.APIKey != "", "apiKeyHeader": demo.APIKey != ""}
+					if ok, known := needs[scheme]; !known || !ok {
+						t.Errorf("x-demo lacks credentials for %s", scheme)
+					}
+				}
+			}
+			if o.RequestBody != nil {
+				for _, code := range []string{"400", "413", "415", "422"} {
+					if o.Responses.Value(code) == nil {
+						t.Errorf("reads a body but does not document %s", code)
+					}
+				}
+			}
+			success := false
+			for code, r := range o.Responses.Map() {
+				if r.Ref != "" {
+					used[r.Ref] = true
+				}
+				status, _ := strconv.Atoi(code)
+				success = success || status < 300
+				rv := r.Value
+				if rv.Description == nil || *rv.Description == "" {
+					t.Errorf("%s has no description", code)
+				}
+				mt := rv.Content.Get("application/json")
+				if mt == nil {
+					if status != 204 {
+						t.Errorf("%s has no JSON body", code)
+					}
+					continue
+				}
+				var examples []any
+				if mt.Example != nil {
+					examples = append(examples, mt.Example)
+				}
+				for _, e := range mt.Examples {
+					examples = append(examples, e.Value.Value)
+				}
+				if len(examples) == 0 {
+					t.Errorf("%s has no example", code)
+				}
+				if status < 400 {
+					continue
+				}
+				if refName(mt.Schema) != "Error" {
+					t.Errorf("%s is not the Error envelope", code)
+				}
+				for _, e := range examples {
+					env, _ := e.(map[string]any)["error"].(map[string]any)
+					if fmt.Sprint(env["status_code"]) != code || env["type"] != errorTypes[status] {
+						t.Errorf("%s example says %v %v, want %s %s", code, env["status_code"], env["type"], code, errorTypes[status])
+					}
+				}
+			}
+			if !success {
+				t.Error("documents no success")
+			}
+		})
+	}
+	for name := range spec.Components.Responses {
+		if !used["#/components/responses/"+name] {
+			t.Errorf("components.responses.%s is used by no operation", name)
+		}
 	}
 }

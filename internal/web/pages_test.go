@@ -233,7 +233,11 @@ func TestPagesHaveNoInlineCode(t *testing.T) {
 	token := admin.token(t, "/dashboard")
 	_, created := admin.htmx(t, "POST", "/keys", urlValues("name", "ci", "permissions", "read"), token)
 	pages := map[string]string{"key created fragment": created}
-	for _, path := range []string{"/", "/login", "/register", "/dashboard", "/account", "/admin/users", "/nope"} {
+	play := admin.token(t, "/playground")
+	_, pages["playground exchange fragment"] = admin.htmx(t, "POST", "/playground/send",
+		urlValues("op", "dashboard", "auth", "session", "username", "alice", "password", "password123"), play)
+	_, pages["playground form error fragment"] = admin.htmx(t, "POST", "/playground/send", urlValues("op", "nope"), play)
+	for _, path := range []string{"/", "/login", "/register", "/dashboard", "/account", "/admin/users", "/nope", "/playground", "/docs"} {
 		_, pages[path] = admin.page(t, path)
 	}
 	_, pages["/login anonymous"] = a.client().page(t, "/login")

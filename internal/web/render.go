@@ -190,6 +190,8 @@ type form struct {
 	fields []string // fields whose values are sent back (never passwords)
 	// page loads the page's own data for a whole-page answer (nil when none).
 	page func(c *fiber.Ctx) (any, error)
+	// pageInFragment: the form itself shows page data, so the fragment needs it too.
+	pageInFragment bool
 }
 
 // formError is an error met while handling a form.
@@ -247,9 +249,11 @@ func (s *server) renderFormError(c *fiber.Ctx, f *form, d errorDetail) error {
 	if d.StatusCode == fiber.StatusForbidden && d.Message == errCSRF.Message {
 		data.Form.Message = "This form has expired. Reload the page and try again."
 	}
-	if htmx.WantsFragment(c) {
+	fragment := htmx.WantsFragment(c)
+	if fragment {
 		htmx.Retarget(c, "#"+f.id, "outerHTML")
-	} else if f.page != nil {
+	}
+	if f.page != nil && (!fragment || f.pageInFragment) {
 		page, err := f.page(c)
 		if err != nil {
 			return err

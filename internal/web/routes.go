@@ -16,8 +16,9 @@ func (s *server) routes(app *fiber.App) {
 		anyAuth  = chain(apiLimit, singleCredential, noStore, s.basicAuth(true), s.apiKeyAuth(true),
 			s.sessionAuth(true), requireAuthenticated)
 
-		// CSRF by the rule in design.md (csrf.go): csrfLogin for logging in and
-		// signing up, csrfSession for whatever a session cookie authenticates.
+		// CSRF by the rule in design.md (csrf.go): csrfLogin for logging in, signing
+		// up and the playground (forms anyone may post), csrfSession for whatever a
+		// session cookie authenticates.
 		csrfLogin   = s.csrfProtect(csrfAlways)
 		csrfSession = s.csrfProtect(csrfWithSession)
 		// page: a public page that knows who is logged in.
@@ -59,6 +60,13 @@ func (s *server) routes(app *fiber.App) {
 	app.Get("/account", chain(session, s.handleAccountPage)...)
 	app.Post("/account/password", chain(inForm(passwordForm), session, s.handlePasswordChange)...)
 	app.Get("/admin/users", chain(admin, s.handleAdminUsers)...)
+
+	// Try it and read it. The playground's calls go through the routes above, each
+	// with its own middleware (playground.go); the form itself is CSRF-protected.
+	app.Get("/docs", chain(page, s.handleDocs)...)
+	app.Get("/playground", chain(noStore, s.sessionAuth(true), csrfLogin, s.handlePlayground)...)
+	app.Post("/playground/send", chain(noStore, inForm(s.playgroundForm()), s.sessionAuth(true), csrfLogin,
+		s.handlePlaygroundSend)...)
 
 	// The logged-in user's API keys.
 	app.Get("/keys", chain(session, s.handleKeysList)...)

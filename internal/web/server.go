@@ -17,6 +17,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/gofiber/fiber/v2/utils"
+	"github.com/valyala/fasthttp"
 
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
@@ -61,6 +62,9 @@ type server struct {
 	trusted      []netip.Prefix
 	baseCtx      context.Context
 	assets       *staticFiles
+	playground   *playground             // what /playground may call (playground.go)
+	apiRef       *apiReference           // the /docs page, built once (apiref.go)
+	serve        fasthttp.RequestHandler // this app's own handler, for the playground's calls
 
 	// renderErrorPage, when set, renders an error for browsers.
 	renderErrorPage func(c *fiber.Ctx, err error, d errorDetail) error
@@ -69,10 +73,18 @@ type server struct {
 // NewServer builds the application from its dependencies. Missing views or static
 // files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
-	if d.Views == nil || d.Static == nil {
-		panic("web.NewServer: Deps.Views and Deps.Static are required")
+	if d.Views == nil || d.Static == nil || d.APIDoc == nil {
+		panic("web.NewServer: Deps.Views, Deps.Static and Deps.APIDoc are required")
 	}
 	assets, err := newStaticFiles(d.Static)
+	if err != nil {
+		panic("web.NewServer: " + err.Error())
+	}
+	pg, err := newPlayground(d.APIDoc)
+	if err != nil {
+		panic("web.NewServer: " + err.Error())
+	}
+	ref, err := newAPIReference(d.APIDoc, pg, d.Config.DemoData)
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
@@ -88,6 +100,8 @@ func NewServer(d Deps) *fiber.App {
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
 		assets:       assets,
+		playground:   pg,
+		apiRef:       ref,
 	}
 	s.renderErrorPage = s.renderError
 	if s.log == nil {
@@ -126,6 +140,9 @@ func NewServer(d Deps) *fiber.App {
 		}))
 	}
 	s.routes(app)
+	// Taken once, now that every route is in: Handler() also builds the route tree,
+	// which must not happen while requests are being served.
+	s.serve = app.Handler()
 	return app
 }
 

@@ -22,6 +22,8 @@ const (
 	pageAccount    = "pages/account"
 	pageAdminUsers = "pages/admin_users"
 	pageError      = "pages/error"
+	pagePlayground = "pages/playground"
+	pageDocs       = "pages/docs"
 
 	fragLoginForm    = "partials/login_form"
 	fragRegisterForm = "partials/register_form"
@@ -30,6 +32,9 @@ const (
 	fragKeyCreated   = "partials/key_created"
 	fragKeyRow       = "partials/key_revoked"
 	fragError        = "partials/error"
+
+	fragPlaygroundForm = "partials/playground_form"
+	fragExchanges      = "partials/exchanges"
 )
 
 // NewViews parses the templates in fsys (the embedded views, or the views folder in
@@ -44,7 +49,7 @@ func NewViews(fsys fs.FS, reload bool) (*html.Engine, error) {
 	}
 	for _, name := range []string{layoutMain, pageHome, pageLogin, pageRegister, pageDashboard, pageAccount,
 		pageAdminUsers, pageError, fragLoginForm, fragRegisterForm, fragPasswordForm, fragKeyForm,
-		fragKeyCreated, fragKeyRow, fragError} {
+		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges} {
 		if engine.Templates.Lookup(name) == nil {
 			return nil, fmt.Errorf("views: template %q is missing", name)
 		}
@@ -69,7 +74,10 @@ func templateFuncs() map[string]any {
 			}
 			return ""
 		},
-		"join":     strings.Join,
+		"join": strings.Join,
+		// md and mdInline render the OpenAPI document's bits of Markdown (apiref.go).
+		"md":       markdown,
+		"mdInline": inlineMarkdown,
 		"contains": slices.Contains[[]string],
 		// dict builds a map for passing several values to a partial.
 		"dict": func(kv ...any) (map[string]any, error) {

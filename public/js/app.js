@@ -66,8 +66,52 @@
     }
   });
 
-  // Focus: the first field with an error, else the form's message, else a new key.
+  // Playground: show the fields of the chosen method, and the body only for the
+  // route that reads one. Without this script every field shows, and the server
+  // uses those the method needs.
+  function playgroundFields() {
+    var form = document.getElementById('playground-form');
+    if (!form) return;
+    var auth = form.querySelector('input[name="auth"]:checked');
+    form.querySelectorAll('[data-for-auth]').forEach(function (el) {
+      el.hidden = !!auth && el.getAttribute('data-for-auth').split(' ').indexOf(auth.value) < 0;
+    });
+    var op = form.querySelector('#play-op');
+    var chosen = op && op.options[op.selectedIndex];
+    form.querySelectorAll('[data-for-body]').forEach(function (el) {
+      el.hidden = !!chosen && !chosen.hasAttribute('data-body');
+    });
+  }
+
+  document.addEventListener('change', function (e) {
+    var form = e.target.closest && e.target.closest('#playground-form');
+    if (!form) return;
+    if (e.target.id === 'play-op') {
+      // A new route: the method it is made for, and its demo credentials if any.
+      var o = e.target.options[e.target.selectedIndex];
+      var radio = form.querySelector('input[name="auth"][value="' + o.getAttribute('data-auth') + '"]');
+      if (radio) radio.checked = true;
+      [['data-username', 'play-username'], ['data-password', 'play-password'], ['data-key', 'play-key']].forEach(function (p) {
+        if (o.hasAttribute(p[0])) document.getElementById(p[1]).value = o.getAttribute(p[0]);
+      });
+    }
+    playgroundFields();
+  });
+
+  // A new try clears the marks of the last refused one.
+  document.addEventListener('htmx:beforeRequest', function (e) {
+    var form = e.target;
+    if (!form || form.id !== 'playground-form') return;
+    form.querySelectorAll('.form-error, .field-error').forEach(function (el) { el.remove(); });
+    form.querySelectorAll('[aria-invalid]').forEach(function (el) { el.removeAttribute('aria-invalid'); });
+  });
+
+  // Focus: a playground exchange that just arrived, else the first field with an
+  // error, else the form's message, else a new key.
   function moveFocus() {
+    var fresh = document.querySelector('.exchange[data-fresh]');
+    document.querySelectorAll('.exchange[data-fresh]').forEach(function (el) { el.removeAttribute('data-fresh'); });
+    if (fresh) { fresh.focus(); return; }
     var target = document.querySelector('[aria-invalid="true"]') ||
       document.querySelector('.form-error') ||
       document.getElementById('new-key');
@@ -76,11 +120,13 @@
 
   document.addEventListener('DOMContentLoaded', function () {
     showCopyButtons(document);
+    playgroundFields();
     moveFocus();
   });
 
   document.addEventListener('htmx:afterSettle', function () {
     showCopyButtons(document);
+    playgroundFields();
     moveFocus();
   });
 
