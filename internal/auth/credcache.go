@@ -4,94 +4,141 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"hash"
 	"sync"
 	"time"
 )
+
+// DefaultCredentialTTL is how long a verified Basic credential is trusted before
+// bcrypt runs again. A password changed through this process drops the user's
+// entries at once; the TTL bounds everything else (a change made by another
+// instance, or a user deleted directly in the database).
+const DefaultCredentialTTL = time.Minute
+
+// DefaultCredentialCacheSize bounds the number of cached credentials. Only
+// credentials that passed bcrypt get in, so reaching it takes that many users (or
+// passwords) verified within one TTL.
+const DefaultCredentialCacheSize = 100_000
 
 // credentialCache remembers Basic credentials that passed bcrypt, so a client that
 // sends the same username and password on every request pays for bcrypt once per TTL.
 // Entries are keyed by an HMAC under a per-process random key: the cache never holds
 // a password, and its keys are useless outside this process.
 type credentialCache struct {
-	ttl time.Duration
-	now func() time.Time
-	key []byte
+	ttl  time.Duration
+	size int
+	now  func() time.Time
+	// macs holds HMAC states keyed with the process key: making one costs more
+	// than the rest of a cache hit, and Reset brings one back to the keyed start.
+	macs sync.Pool
 
-	mu      sync.Mutex
-	entries map[[sha256.Size]byte]cachedCredential
-	byUser  map[int64]map[[sha256.Size]byte]struct{}
+	mu sync.Mutex
+	// epoch counts ForgetUser calls. A verification notes it before reading the
+	// user's hash and caches its result only if no password changed meanwhile, so a
+	// bcrypt of the old password that finishes after a change cannot re-admit it.
+	epoch   uint64
+	entries map[credKey]cachedCredential
+	byUser  map[int64]map[credKey]struct{}
 }
+
+type credKey [sha256.Size]byte
 
 type cachedCredential struct {
 	principal Principal
 	expires   time.Time
+	marker    string // passwordMarker of the username, made once rather than per hit
+	version   string // what the marker held when the credential was verified
 }
 
 func newCredentialCache(ttl time.Duration, now func() time.Time) *credentialCache {
+	key := []byte(rand.Text())
 	return &credentialCache{
 		ttl:     ttl,
+		size:    DefaultCredentialCacheSize,
 		now:     now,
-		key:     []byte(rand.Text()),
-		entries: map[[sha256.Size]byte]cachedCredential{},
-		byUser:  map[int64]map[[sha256.Size]byte]struct{}{},
+		macs:    sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+		entries: map[credKey]cachedCredential{},
+		byUser:  map[int64]map[credKey]struct{}{},
 	}
 }
 
-func (c *credentialCache) mac(username, password string) [sha256.Size]byte {
-	m := hmac.New(sha256.New, c.key)
+func (c *credentialCache) mac(username, password string) credKey {
+	m := c.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(username))
 	m.Write([]byte{0})
 	m.Write([]byte(password))
-	var out [sha256.Size]byte
+	var out credKey
 	m.Sum(out[:0])
+	c.macs.Put(m)
 	return out
 }
 
-// Get returns the principal of a credential verified less than TTL ago.
-func (c *credentialCache) Get(username, password string) (Principal, bool) {
-	if c.ttl <= 0 {
-		return Principal{}, false
-	}
-	k := c.mac(username, password)
+// Get returns a credential verified less than TTL ago.
+func (c *credentialCache) Get(k credKey) (cachedCredential, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
-	if !ok {
-		return Principal{}, false
+	if ok && c.now().Before(e.expires) {
+		return e, true
 	}
-	if !c.now().Before(e.expires) {
+	if ok {
 		c.dropLocked(k, e.principal.UserID)
-		return Principal{}, false
 	}
-	return e.principal, true
+	return cachedCredential{}, false
 }
 
-// Put remembers a verified credential.
-func (c *credentialCache) Put(username, password string, p Principal) {
+// Epoch is read before a verification looks the user up, and handed to Put.
+func (c *credentialCache) Epoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
+}
+
+// Put remembers a verified credential, unless a password changed since epoch.
+func (c *credentialCache) Put(k credKey, p Principal, epoch uint64, marker, version string) {
 	if c.ttl <= 0 {
 		return
 	}
-	k := c.mac(username, password)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.entries[k] = cachedCredential{principal: p, expires: c.now().Add(c.ttl)}
+	if epoch != c.epoch {
+		return
+	}
+	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.size {
+		for victim, e := range c.entries { // map order is random enough to pick a victim
+			c.dropLocked(victim, e.principal.UserID)
+			break
+		}
+	}
+	c.entries[k] = cachedCredential{principal: p, expires: c.now().Add(c.ttl), marker: marker, version: version}
 	if c.byUser[p.UserID] == nil {
-		c.byUser[p.UserID] = map[[sha256.Size]byte]struct{}{}
+		c.byUser[p.UserID] = map[credKey]struct{}{}
 	}
 	c.byUser[p.UserID][k] = struct{}{}
+}
+
+// Drop forgets one credential, e.g. one outdated by another instance's change.
+func (c *credentialCache) Drop(k credKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[k]; ok {
+		c.dropLocked(k, e.principal.UserID)
+	}
 }
 
 // ForgetUser drops every cached credential of a user, e.g. when their password changes.
 func (c *credentialCache) ForgetUser(userID int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	for k := range c.byUser[userID] {
 		delete(c.entries, k)
 	}
 	delete(c.byUser, userID)
 }
 
-func (c *credentialCache) dropLocked(k [sha256.Size]byte, userID int64) {
+func (c *credentialCache) dropLocked(k credKey, userID int64) {
 	delete(c.entries, k)
 	if set := c.byUser[userID]; set != nil {
 		delete(set, k)
@@ -101,7 +148,9 @@ func (c *credentialCache) dropLocked(k [sha256.Size]byte, userID int64) {
 	}
 }
 
-// DefaultCredentialTTL is how long a verified Basic credential is trusted before
-// bcrypt runs again. A changed password drops the user's entries at once; the TTL
-// bounds everything else (e.g. a user deleted directly in the database).
-const DefaultCredentialTTL = time.Minute
+// len reports the number of entries, for tests.
+func (c *credentialCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}

@@ -15,6 +15,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sync/singleflight"
+
 	"fiberauth/internal/apperr"
 	"fiberauth/internal/store"
 )
@@ -40,6 +42,19 @@ type Options struct {
 	// CredentialTTL bounds how long a verified Basic credential is trusted without
 	// another bcrypt compare. Zero disables the cache.
 	CredentialTTL time.Duration
+	// KeyCacheTTL bounds how long what the store said about an API key is trusted
+	// without asking again: zero means DefaultKeyCacheTTL, negative disables the
+	// cache. (Unlike CredentialTTL, on by default: every Service, tests' included,
+	// should behave as production does.)
+	KeyCacheTTL time.Duration
+	// Shared, when set, is storage every instance sees (Redis with REDIS_URL): revokes
+	// and password changes are announced there, and every cache hit checks it, so a
+	// change made by another instance counts on its very next request. Without it,
+	// the caches' TTLs bound how long another instance's change goes unseen.
+	Shared SharedStore
+	// KeyCacheSize bounds the number of keys, and separately of unknown digests,
+	// remembered; zero means DefaultKeyCacheSize.
+	KeyCacheSize int
 	// UsageFlushInterval is how often last-used times of API keys are written.
 	UsageFlushInterval time.Duration
 	Logger             *slog.Logger
@@ -51,9 +66,13 @@ type Service struct {
 	store  store.Store
 	hasher hasher
 	creds  *credentialCache
-	usage  *usageRecorder
-	log    *slog.Logger
-	now    func() time.Time
+	// verifying lets concurrent misses of one credential share a bcrypt compare.
+	verifying singleflight.Group
+	keys      *keyCache
+	markers   markers
+	usage     *usageRecorder
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // NewService builds a Service over st. Call Close to flush pending writes.
@@ -71,8 +90,16 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 	if opts.UsageFlushInterval <= 0 {
 		opts.UsageFlushInterval = 5 * time.Second
 	}
+	if opts.KeyCacheTTL == 0 {
+		opts.KeyCacheTTL = DefaultKeyCacheTTL
+	}
+	if opts.KeyCacheSize <= 0 {
+		opts.KeyCacheSize = DefaultKeyCacheSize
+	}
 	s := &Service{store: st, hasher: h, log: opts.Logger, now: opts.Now}
 	s.creds = newCredentialCache(opts.CredentialTTL, opts.Now)
+	s.keys = newKeyCache(opts.KeyCacheTTL, opts.KeyCacheSize)
+	s.markers = markers{store: opts.Shared, keyTTL: opts.KeyCacheTTL, pwTTL: opts.CredentialTTL}
 	s.usage = newUsageRecorder(st, opts.UsageFlushInterval, opts.Logger)
 	return s, nil
 }
@@ -93,11 +120,66 @@ func (s *Service) HashPassword(password string) (string, error) {
 
 // VerifyPassword checks a username and password. Unknown users and wrong passwords
 // take the same time and give the same error. A hash made at a lower cost than the
-// configured one is upgraded.
+// configured one is upgraded. A credential that passed is cached (credentialCache),
+// so a Basic client repeating it pays for bcrypt once per CredentialTTL.
 func (s *Service) VerifyPassword(ctx context.Context, username, password string) (Principal, error) {
-	if p, ok := s.creds.Get(username, password); ok {
+	k := s.creds.mac(username, password)
+	if p, ok := s.cachedPassword(k); ok {
 		return p, nil
 	}
+	// Requests carrying the same credential at the same time (a client's parallel
+	// connections, or all those in flight when its entry expires) share one bcrypt
+	// instead of queueing one each. The shared work must not end with the first
+	// caller's request, so it runs without that request's cancellation.
+	v, err, _ := s.verifying.Do(string(k[:]), func() (any, error) {
+		if p, ok := s.cachedPassword(k); ok {
+			return p, nil
+		}
+		// Both read before the hash, so that a change landing during bcrypt makes
+		// the result uncacheable here (epoch) or stale everywhere (version).
+		epoch := s.creds.Epoch()
+		marker := passwordMarker(username)
+		version, versionOK := s.markers.passwordVersion(marker)
+		p, err := s.checkPassword(context.WithoutCancel(ctx), username, password)
+		if err == nil && versionOK {
+			s.creds.Put(k, p, epoch, marker, version)
+		}
+		return p, err
+	})
+	if err != nil {
+		return Principal{}, err
+	}
+	return v.(Principal), nil
+}
+
+// cachedPassword answers from the credential cache when the entry is current: not
+// expired, and no password change announced for the user since it was made.
+func (s *Service) cachedPassword(k credKey) (Principal, bool) {
+	e, ok := s.creds.Get(k)
+	if !ok {
+		return Principal{}, false
+	}
+	current, readOK := s.markers.passwordVersion(e.marker)
+	if !readOK {
+		return Principal{}, false
+	}
+	if current != e.version {
+		s.creds.Drop(k)
+		return Principal{}, false
+	}
+	return e.principal, true
+}
+
+// RecentlyVerified reports whether VerifyPassword would answer from its cache: the
+// credential passed bcrypt less than CredentialTTL ago and the password has not
+// changed since. It is never true for a wrong password.
+func (s *Service) RecentlyVerified(username, password string) bool {
+	_, ok := s.cachedPassword(s.creds.mac(username, password))
+	return ok
+}
+
+// checkPassword is VerifyPassword without the cache: always one bcrypt compare.
+func (s *Service) checkPassword(ctx context.Context, username, password string) (Principal, error) {
 	var u store.User
 	var hash []byte
 	if validLookupName(username) {
@@ -115,9 +197,7 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password string)
 	if s.hasher.NeedsRehash(hash) {
 		s.rehash(ctx, u.ID, password)
 	}
-	p := userPrincipal(u, MethodBasic)
-	s.creds.Put(username, password, p)
-	return p, nil
+	return userPrincipal(u, MethodBasic), nil
 }
 
 // rehash upgrades a stored hash; failing to do so must not fail the login.
@@ -137,9 +217,11 @@ func validLookupName(username string) bool {
 		!strings.ContainsRune(username, 0)
 }
 
-// Login verifies a password for an interactive login and records it.
+// Login verifies a password for an interactive login and records it. It always pays
+// for bcrypt, cache or not: a login is rare for each user, and if a repeated one were
+// free, whoever holds a password could mint sessions as fast as the server answers.
 func (s *Service) Login(ctx context.Context, username, password, clientIP string) (Principal, error) {
-	p, err := s.VerifyPassword(ctx, username, password)
+	p, err := s.checkPassword(ctx, username, password)
 	if err != nil {
 		if errors.Is(err, ErrInvalidCredentials) {
 			s.Audit(ctx, store.AuditEvent{Actor: auditName(username), Action: "login", ClientIP: clientIP, Outcome: "failure", Detail: "invalid credentials"})
@@ -249,12 +331,18 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 		return err
 	}
 	s.creds.ForgetUser(userID)
+	if err := s.markers.announcePasswordChange(passwordMarker(u.Username)); err != nil {
+		// The change is made; other instances just learn it when their entries expire.
+		s.log.WarnContext(ctx, "announcing a password change failed", "user_id", userID, "err", err)
+	}
 	return nil
 }
 
 // SeedDemo stores the article's demo users and keys, idempotently.
 func (s *Service) SeedDemo(ctx context.Context) error {
-	return store.SeedDemo(ctx, s.store, s.hasher.Hash, Digest)
+	err := store.SeedDemo(ctx, s.store, s.hasher.Hash, Digest)
+	s.keys.forgetInvalid() // the demo keys may have been tried before they existed
+	return err
 }
 
 // Digest is how an API key is stored: lowercase hex SHA-256.
@@ -296,6 +384,10 @@ func (s *Service) CreateAPIKey(ctx context.Context, userID int64, name string, p
 	if err := s.store.CreateAPIKey(ctx, &k); err != nil {
 		return NewAPIKey{}, err
 	}
+	// A random secret cannot have been tried before it existed, unless by whoever
+	// chose it; dropping any "no such key" entry anyway keeps that reasoning out of
+	// the cache's correctness.
+	s.keys.forgetDigest(sha256.Sum256([]byte(secret)))
 	return NewAPIKey{APIKey: k, Key: secret}, nil
 }
 
@@ -330,30 +422,53 @@ func (s *Service) ListAPIKeys(ctx context.Context, userID int64) ([]store.APIKey
 }
 
 // RevokeAPIKey revokes one of a user's keys (userID 0: anyone's); it stops working at once.
+// The key is dropped from this process's cache whether or not the store answered,
+// since a failed answer does not say whether the revoke was written.
 func (s *Service) RevokeAPIKey(ctx context.Context, userID, keyID int64) (store.APIKey, error) {
-	return s.store.RevokeAPIKey(ctx, userID, keyID, s.now().UTC())
+	k, err := s.store.RevokeAPIKey(ctx, userID, keyID, s.now().UTC())
+	s.keys.forgetID(keyID)
+	if aerr := s.markers.announceRevoke(keyMarker(keyID)); aerr != nil {
+		// The revoke is made; other instances just learn it when their entries expire.
+		s.log.WarnContext(ctx, "announcing a key revoke failed", "key_id", keyID, "err", aerr)
+	}
+	return k, err
 }
 
 // VerifyAPIKey finds the principal behind a key; unknown, revoked and expired keys
-// all get ErrInvalidAPIKey.
+// all get ErrInvalidAPIKey. What the store says about a digest is cached briefly
+// (keyCache), both ways, so a repeated key costs no SQL.
 func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, error) {
 	if key == "" || len(key) > maxAPIKeyBytes {
 		return Principal{}, ErrInvalidAPIKey
 	}
-	k, err := s.store.APIKeyByDigest(ctx, Digest(key))
-	if apperr.Is(err, apperr.KindNotFound) {
-		return Principal{}, ErrInvalidAPIKey
-	}
-	if err != nil {
-		return Principal{}, err
-	}
+	d := digest(sha256.Sum256([]byte(key)))
 	now := s.now()
-	if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
-		return Principal{}, ErrInvalidAPIKey
+	cached, found, epoch := s.keys.get(d, now)
+	if found == keyValid && s.markers.keyRevoked(cached.marker) {
+		s.keys.forgetID(cached.id) // revoked by another instance, or the store does not answer
+		cached, found, epoch = s.keys.get(d, now)
 	}
-	s.usage.Record(k.ID, now.UTC())
-	return Principal{UserID: k.UserID, Username: k.Username, Role: k.UserRole, Method: MethodAPIKey,
-		Permissions: k.Permissions, KeyID: k.ID}, nil
+	switch found {
+	case keyInvalid:
+		return Principal{}, ErrInvalidAPIKey
+	case keyMiss:
+		k, err := s.store.APIKeyByDigest(ctx, hex.EncodeToString(d[:]))
+		if apperr.Is(err, apperr.KindNotFound) {
+			s.keys.putInvalid(d, epoch, now)
+			return Principal{}, ErrInvalidAPIKey
+		}
+		if err != nil {
+			return Principal{}, err
+		}
+		s.keys.put(d, k, epoch, now)
+		if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
+			return Principal{}, ErrInvalidAPIKey
+		}
+		cached = cachedKey{id: k.ID, userID: k.UserID, username: k.Username, role: k.UserRole, permissions: k.Permissions}
+	}
+	s.usage.Record(cached.id, now.UTC())
+	return Principal{UserID: cached.userID, Username: cached.username, Role: cached.role, Method: MethodAPIKey,
+		Permissions: cached.permissions, KeyID: cached.id}, nil
 }
 
 // UserPrincipalByName looks a user up by name (for the admin CLI).

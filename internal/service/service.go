@@ -27,44 +27,56 @@ import (
 	"fiberauth/views"
 )
 
-// Core is what both the server and the admin commands need: the store and the
-// identity service over it, with the demo data seeded when configured.
+// Core is what both the server and the admin commands need: the store, the
+// session/limiter storage, and the identity service over them, with the demo data
+// seeded when configured.
 type Core struct {
 	Store store.Store
-	Auth  *auth.Service
+	// Storage is shared by every instance when it is Redis. The identity service
+	// announces revokes and password changes there, so that every instance's caches
+	// (and those of a server this admin CLI runs next to) drop them at once.
+	Storage fiber.Storage
+	Auth    *auth.Service
 }
 
-// OpenCore opens the database (applying migrations) and builds the identity service.
+// OpenCore opens the database (applying migrations) and the storage, and builds the
+// identity service.
 func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Core, error) {
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
-	svc, err := auth.NewService(st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL, Logger: logger})
+	storage, err := OpenStorage(ctx, cfg.RedisURL)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	svc, err := auth.NewService(st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL,
+		Shared: storage, Logger: logger})
+	if err != nil {
+		storage.Close()
+		st.Close()
+		return nil, err
+	}
+	core := &Core{Store: st, Storage: storage, Auth: svc}
 	if cfg.DemoData {
 		if err := svc.SeedDemo(ctx); err != nil {
-			svc.Close()
-			st.Close()
+			core.Close()
 			return nil, fmt.Errorf("seeding demo data: %w", err)
 		}
 	}
-	return &Core{Store: st, Auth: svc}, nil
+	return core, nil
 }
 
-// Close flushes the identity service and closes the store.
+// Close flushes the identity service and closes the store and the storage.
 func (c *Core) Close() error {
-	return errors.Join(c.Auth.Close(), c.Store.Close())
+	return errors.Join(c.Auth.Close(), c.Store.Close(), c.Storage.Close())
 }
 
 // Server is the whole running application.
 type Server struct {
 	*Core
-	App     *fiber.App
-	Storage fiber.Storage
+	App *fiber.App
 }
 
 // New builds the application from cfg.
@@ -78,15 +90,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, err
 	}
-	storage, err := OpenStorage(ctx, cfg.RedisURL)
-	if err != nil {
-		core.Close()
-		return nil, err
-	}
+	storage := core.Storage
 	engine, err := web.NewViews(viewsFS(cfg))
 	if err != nil {
 		core.Close()
-		storage.Close()
 		return nil, err
 	}
 	app := web.NewServer(web.Deps{
@@ -104,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		Static:       public.FS,
 		APIDoc:       doc,
 	})
-	return &Server{Core: core, App: app, Storage: storage}, nil
+	return &Server{Core: core, App: app}, nil
 }
 
 // viewsFS is where the templates come from: the views folder in development when it
@@ -120,7 +127,7 @@ func viewsFS(cfg config.Config) (fsys fs.FS, reload bool) {
 
 // Close releases everything New opened; call it after the app has shut down.
 func (s *Server) Close() error {
-	return errors.Join(s.Core.Close(), s.Storage.Close())
+	return s.Core.Close()
 }
 
 // OpenStorage returns in-process memory storage, or Redis when redisURL is set so

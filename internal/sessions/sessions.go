@@ -33,8 +33,15 @@ const CookieName = "session_id"
 type Config struct {
 	IdleTimeout     time.Duration
 	AbsoluteTimeout time.Duration
-	Secure          bool             // the cookie's Secure flag (production)
-	Now             func() time.Time // for tests
+	// TouchInterval is how often a session's use is written back: a request less
+	// than this after the last recorded use only reads the session. The idle timeout
+	// counts from the last recorded use, so a session ends between IdleTimeout minus
+	// TouchInterval and IdleTimeout after its last request — never later. Zero means
+	// IdleTimeout/60 (30s for the default 30m); it is never less than a second, the
+	// resolution uses are recorded at.
+	TouchInterval time.Duration
+	Secure        bool             // the cookie's Secure flag (production)
+	Now           func() time.Time // for tests
 }
 
 // Manager starts, reads and ends sessions.
@@ -42,6 +49,7 @@ type Manager struct {
 	store   *session.Store
 	storage fiber.Storage
 	cfg     Config
+	views   *viewCache
 
 	// indexMu serialises this process's read-modify-write of the user index.
 	indexMu sync.Mutex
@@ -62,6 +70,10 @@ func NewManager(storage fiber.Storage, cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.TouchInterval == 0 {
+		cfg.TouchInterval = cfg.IdleTimeout / 60
+	}
+	cfg.TouchInterval = max(cfg.TouchInterval.Truncate(time.Second), time.Second)
 	st := session.New(session.Config{
 		Storage:        storage,
 		Expiration:     cfg.IdleTimeout,
@@ -71,7 +83,7 @@ func NewManager(storage fiber.Storage, cfg Config) *Manager {
 		CookieSameSite: "Lax",
 		CookiePath:     "/",
 	})
-	return &Manager{store: st, storage: storage, cfg: cfg}
+	return &Manager{store: st, storage: storage, cfg: cfg, views: newViewCache(defaultViewCacheSize)}
 }
 
 // Store is Fiber's session store, for middleware that binds to sessions (CSRF).
@@ -103,38 +115,63 @@ func (m *Manager) Start(c *fiber.Ctx, p auth.Principal) (Info, error) {
 	return info, nil
 }
 
-// Current returns the logged-in session of the request, sliding its idle deadline.
+// Current returns the logged-in session of the request, recording its use so that
+// the idle deadline slides (at most once per TouchInterval: see Config).
 // ok is false when there is none (never logged in, logged out, or timed out).
+//
+// The session is read from the storage on every call, so a logout or an expiry on
+// another instance counts at once. Only the decoding is cached (viewCache), keyed
+// by the exact bytes read, and only a request that records a use goes through
+// Fiber's session (decode, encode, write).
 func (m *Manager) Current(c *fiber.Ctx) (info Info, ok bool, err error) {
-	if c.Cookies(CookieName) == "" {
+	id := c.Cookies(CookieName) // valid only during the request: cloned before it is kept
+	if id == "" {
 		return Info{}, false, nil
+	}
+	raw, err := m.storage.Get(id)
+	if err != nil {
+		return Info{}, false, storageErr(err)
+	}
+	if raw == nil {
+		m.views.drop(id)
+		return Info{}, false, nil
+	}
+	v, err := m.views.get(id, raw)
+	if err != nil || !v.loggedIn {
+		// Data we cannot read is no login; Fiber's session would refuse it too.
+		return Info{}, false, nil
+	}
+	now := m.cfg.Now()
+	info = Info{ID: strings.Clone(id), UserID: v.userID, Username: v.username, Role: v.role, LoginAt: time.Unix(v.loginAt, 0)}
+	lastSeen := time.Unix(v.lastSeen, 0)
+	// The storage's TTL ends idle sessions too, but only to the second and on its own
+	// clock; checking here makes both deadlines exact and testable.
+	idleOver := !now.Before(lastSeen.Add(m.cfg.IdleTimeout))
+	absoluteOver := !now.Before(info.LoginAt.Add(m.cfg.AbsoluteTimeout))
+	if idleOver || absoluteOver {
+		sess, err := m.store.Get(c)
+		if err != nil {
+			return Info{}, false, storageErr(err)
+		}
+		if err := sess.Destroy(); err != nil {
+			return Info{}, false, storageErr(err)
+		}
+		m.views.drop(id)
+		m.unindex(v.userID, id)
+		return Info{}, false, nil
+	}
+	if now.Sub(lastSeen) < m.cfg.TouchInterval {
+		info.ExpiresAt = m.expiry(info.LoginAt, lastSeen)
+		return info, true, nil
 	}
 	sess, err := m.store.Get(c)
 	if err != nil {
 		return Info{}, false, storageErr(err)
 	}
-	uid, hasUser := sess.Get(keyUserID).(int64)
-	loginAt, hasLogin := sess.Get(keyLoginAt).(int64)
-	if !hasUser || !hasLogin {
-		return Info{}, false, nil
+	if uid, _ := sess.Get(keyUserID).(int64); uid != v.userID || sess.Fresh() {
+		return Info{}, false, nil // ended by another request since we read it
 	}
-	now := m.cfg.Now()
-	lastSeen, _ := sess.Get(keyLastSeen).(int64)
-	info = Info{ID: sess.ID(), UserID: uid, LoginAt: time.Unix(loginAt, 0)}
-	info.Username, _ = sess.Get(keyUsername).(string)
-	info.Role, _ = sess.Get(keyRole).(string)
 	info.ExpiresAt = m.expiry(info.LoginAt, now)
-	// The storage's TTL ends idle sessions too, but only to the second and on its own
-	// clock; checking here makes both deadlines exact and testable.
-	idleOver := !now.Before(time.Unix(lastSeen, 0).Add(m.cfg.IdleTimeout))
-	absoluteOver := !now.Before(info.LoginAt.Add(m.cfg.AbsoluteTimeout))
-	if idleOver || absoluteOver {
-		if err := sess.Destroy(); err != nil {
-			return Info{}, false, storageErr(err)
-		}
-		m.unindex(uid, info.ID)
-		return Info{}, false, nil
-	}
 	sess.Set(keyLastSeen, now.Unix())
 	sess.SetExpiry(info.ExpiresAt.Sub(now))
 	if err := sess.Save(); err != nil {
@@ -165,6 +202,7 @@ func (m *Manager) End(c *fiber.Ctx) error {
 	if err := sess.Destroy(); err != nil {
 		return storageErr(err)
 	}
+	m.views.drop(id)
 	if uid != 0 {
 		m.unindex(uid, id)
 	}

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -65,7 +67,7 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 		skip = func(c *fiber.Ctx) bool { return authenticated(c) || !hasBasic(c) }
 	}
 	return chain(
-		s.loginThrottle(skip, basicUsername),
+		s.loginThrottle(skip, basicUsername, s.basicCredential),
 		markAuthFailures,
 		basicauth.New(basicauth.Config{
 			Next:  skip,
@@ -108,16 +110,21 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 
 // basicUsername is the username a Basic header claims, for throttling ("" if none).
 func basicUsername(c *fiber.Ctx) string {
+	username, _, _ := basicCredentials(c)
+	return username
+}
+
+// basicCredentials decodes a Basic header as basicauth does.
+func basicCredentials(c *fiber.Ctx) (username, password string, ok bool) {
 	scheme, creds := authScheme(c.Get(fiber.HeaderAuthorization))
 	if scheme != "basic" {
-		return ""
+		return "", "", false
 	}
 	raw, err := base64.StdEncoding.DecodeString(creds)
 	if err != nil {
-		return ""
+		return "", "", false
 	}
-	username, _, _ := strings.Cut(string(raw), ":")
-	return username
+	return strings.Cut(string(raw), ":")
 }
 
 // apiKeyAuth authenticates with an API key from "Authorization: Bearer" (any case) or
@@ -243,21 +250,67 @@ func markAuthFailures(c *fiber.Ctx) error {
 	return err
 }
 
-// loginThrottle limits failed logins per claimed username and client IP.
-func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.Ctx) string) []fiber.Handler {
-	return []fiber.Handler{limiter.New(limiter.Config{
-		Next:                   skip,
-		Max:                    s.cfg.LoginMaxFailures,
-		Expiration:             s.cfg.LoginFailureWindow,
-		Storage:                s.limits,
-		SkipSuccessfulRequests: true,
-		KeyGenerator: func(c *fiber.Ctx) string {
-			return "login-failures:" + strings.ToLower(username(c)) + "|" + s.clientIP(c)
-		},
-		LimitReached: func(c *fiber.Ctx) error {
-			return apperr.New(apperr.KindRateLimited, "Too many failed logins; try again later")
-		},
-	}), s.limitsReachable}
+// loginThrottle limits failed logins per claimed username and client IP. It is not
+// Fiber's limiter, which counts successful requests while they are in flight (see
+// package throttle). credential, when set, tells what the request carries: a digest
+// that lets repeats of one credential in flight share one attempt, or that it is
+// known to be right (it passed bcrypt moments ago) and needs none.
+func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.Ctx) string,
+	credential func(*fiber.Ctx) (digest string, known bool)) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if skip != nil && skip(c) {
+			return c.Next()
+		}
+		key := "login-failures:" + strings.ToLower(username(c)) + "|" + s.clientIP(c)
+		var digest string
+		if credential != nil {
+			var known bool
+			if digest, known = credential(c); known {
+				ok, retry, err := s.throttle.Known(key)
+				if err != nil {
+					return apperr.Wrap(apperr.KindUnavailable, "Rate-limit storage is unavailable", err)
+				}
+				if !ok {
+					return tooManyFailedLogins(c, retry)
+				}
+				return c.Next()
+			}
+		}
+		attempt, ok, retry, err := s.throttle.Begin(key, digest)
+		if err != nil {
+			return apperr.Wrap(apperr.KindUnavailable, "Rate-limit storage is unavailable", err)
+		}
+		if !ok {
+			return tooManyFailedLogins(c, retry)
+		}
+		err = c.Next()
+		// As with the limiter's SkipSuccessfulRequests: markAuthFailures has put the
+		// 401 of a failed login on the response by now; anything below 400 succeeded.
+		if eerr := attempt.End(c.Response().StatusCode() < fiber.StatusBadRequest); eerr != nil {
+			s.log.WarnContext(c.UserContext(), "login throttle: recording the outcome failed", "err", eerr)
+		}
+		return err
+	}
+}
+
+func tooManyFailedLogins(c *fiber.Ctx, retryAfter time.Duration) error {
+	c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+	return apperr.New(apperr.KindRateLimited, "Too many failed logins; try again later")
+}
+
+// basicCredential is what the throttle needs to know of a request's Basic
+// credentials: whether they passed bcrypt moments ago, and if not a digest of them
+// (never the password itself) so that repeats in flight share one attempt.
+func (s *server) basicCredential(c *fiber.Ctx) (digest string, known bool) {
+	username, password, ok := basicCredentials(c)
+	if !ok {
+		return "", false
+	}
+	if s.auth.RecentlyVerified(username, password) {
+		return "", true
+	}
+	sum := sha256.Sum256([]byte(c.Get(fiber.HeaderAuthorization)))
+	return string(sum[:]), false
 }
 
 // apiRateLimit limits requests per client on the API routes.

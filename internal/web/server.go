@@ -23,6 +23,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
+	"fiberauth/internal/throttle"
 )
 
 // contentSecurityPolicy allows only our own scripts, styles and forms: no inline
@@ -56,6 +57,7 @@ type server struct {
 	sessions     *sessions.Manager
 	limits       *watchedStorage
 	storageReady func(context.Context) error
+	throttle     *throttle.Throttle // failed logins per username and client IP
 	apiDoc       *apidoc.Doc
 	trusted      []netip.Prefix
 	baseCtx      context.Context
@@ -93,6 +95,7 @@ func NewServer(d Deps) *fiber.App {
 		sessions:     d.Sessions,
 		limits:       &watchedStorage{Storage: d.Storage},
 		storageReady: d.StorageReady,
+		throttle:     throttle.New(d.Storage, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),
 		apiDoc:       d.APIDoc,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),

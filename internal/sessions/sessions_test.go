@@ -1,0 +1,265 @@
+package sessions
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/storage/memory/v2"
+
+	"fiberauth/internal/auth"
+)
+
+// These tests pin down the idle timeout now that a use is written back at most once
+// per TouchInterval, and that the decoding cache never answers for data the storage
+// no longer holds. Time moves by hand (Config.Now).
+
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type testApp struct {
+	app     *fiber.App
+	m       *Manager
+	storage *memory.Storage
+	clock   *testClock
+}
+
+// newTestApp serves a Manager: POST /start?uid=&name= logs in, GET /current
+// answers with the session's Info (401 without one), POST /end logs out.
+func newTestApp(t *testing.T, cfg Config) *testApp {
+	t.Helper()
+	storage := memory.New()
+	t.Cleanup(func() { storage.Close() })
+	clock := &testClock{now: time.Unix(1_800_000_000, 0)}
+	cfg.Now = clock.Now
+	m := NewManager(storage, cfg)
+	app := fiber.New()
+	app.Post("/start", func(c *fiber.Ctx) error {
+		uid, _ := strconv.ParseInt(c.Query("uid"), 10, 64)
+		_, err := m.Start(c, auth.Principal{UserID: uid, Username: c.Query("name"), Role: "user"})
+		return err
+	})
+	app.Get("/current", func(c *fiber.Ctx) error {
+		info, ok, err := m.Current(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return c.SendStatus(http.StatusUnauthorized)
+		}
+		return c.JSON(info)
+	})
+	app.Post("/end", func(c *fiber.Ctx) error { return m.End(c) })
+	return &testApp{app: app, m: m, storage: storage, clock: clock}
+}
+
+// do sends a request with the session cookie id (if any) and returns the status,
+// the session ID the response sets ("" if none) and the body.
+func (a *testApp) do(t *testing.T, method, path, id string) (int, string, string) {
+	t.Helper()
+	req := httptest.NewRequest(method, path, nil)
+	if id != "" {
+		req.AddCookie(&http.Cookie{Name: CookieName, Value: id})
+	}
+	resp, err := a.app.Test(req, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var set string
+	for _, c := range resp.Cookies() {
+		if c.Name == CookieName {
+			set = c.Value
+		}
+	}
+	return resp.StatusCode, set, string(body)
+}
+
+func (a *testApp) login(t *testing.T, uid int, name string) string {
+	t.Helper()
+	status, id, _ := a.do(t, "POST", "/start?uid="+strconv.Itoa(uid)+"&name="+name, "")
+	if status != http.StatusOK || id == "" {
+		t.Fatalf("start: %d, cookie %q", status, id)
+	}
+	return id
+}
+
+// current asserts whether the session is logged in and returns its Info.
+func (a *testApp) current(t *testing.T, id string, wantOK bool) Info {
+	t.Helper()
+	status, _, body := a.do(t, "GET", "/current", id)
+	if ok := status == http.StatusOK; ok != wantOK {
+		t.Fatalf("at +%s: logged in = %v (%d), want %v", a.clock.Now().Sub(time.Unix(1_800_000_000, 0)), ok, status, wantOK)
+	}
+	var info Info
+	if wantOK {
+		if err := json.Unmarshal([]byte(body), &info); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return info
+}
+
+func (a *testApp) raw(t *testing.T, id string) []byte {
+	t.Helper()
+	raw, err := a.storage.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func TestIdleTimeoutWithTouchInterval(t *testing.T) {
+	cfg := Config{IdleTimeout: time.Minute, AbsoluteTimeout: time.Hour, TouchInterval: 10 * time.Second}
+
+	t.Run("a use within the touch interval writes nothing", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		id := a.login(t, 1, "alice")
+		before := a.raw(t, id)
+		a.clock.Advance(9 * time.Second)
+		status, set, _ := a.do(t, "GET", "/current", id)
+		if status != http.StatusOK || set != "" {
+			t.Errorf("got %d and cookie %q, want 200 and no cookie", status, set)
+		}
+		if after := a.raw(t, id); string(after) != string(before) {
+			t.Error("the session was written back")
+		}
+	})
+
+	t.Run("a use after the touch interval slides the idle deadline", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		id := a.login(t, 1, "alice")
+		a.clock.Advance(50 * time.Second)
+		a.current(t, id, true) // recorded: the deadline moves to +110s
+		a.clock.Advance(59 * time.Second)
+		a.current(t, id, true)
+	})
+
+	t.Run("a session ends at most the idle timeout after its last use", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		id := a.login(t, 1, "alice")
+		a.clock.Advance(9 * time.Second)
+		a.current(t, id, true) // not recorded: the deadline stays at +60s
+		a.clock.Advance(51 * time.Second)
+		a.current(t, id, false) // ended 51s after the last use: within [50s, 60s]
+	})
+
+	t.Run("a session lasts at least the idle timeout minus the touch interval", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		id := a.login(t, 1, "alice")
+		a.clock.Advance(10 * time.Second)
+		a.current(t, id, true) // recorded: touch interval reached
+		a.clock.Advance(59 * time.Second)
+		a.current(t, id, true)
+	})
+
+	t.Run("ExpiresAt is the deadline that applies", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		id := a.login(t, 1, "alice")
+		login := a.clock.Now()
+		a.clock.Advance(5 * time.Second)
+		if got := a.current(t, id, true).ExpiresAt; !got.Equal(login.Add(time.Minute)) {
+			t.Errorf("unrecorded use: ExpiresAt = %v, want login + 1m", got)
+		}
+		a.clock.Advance(10 * time.Second)
+		if got := a.current(t, id, true).ExpiresAt; !got.Equal(a.clock.Now().Add(time.Minute)) {
+			t.Errorf("recorded use: ExpiresAt = %v, want now + 1m", got)
+		}
+	})
+
+	t.Run("the absolute timeout holds whether or not uses are written", func(t *testing.T) {
+		a := newTestApp(t, Config{IdleTimeout: time.Minute, AbsoluteTimeout: 2 * time.Minute, TouchInterval: 10 * time.Second})
+		id := a.login(t, 1, "alice")
+		for range 11 {
+			a.clock.Advance(10*time.Second + 900*time.Millisecond)
+			a.current(t, id, true)
+		}
+		a.clock.Advance(2*time.Minute - 11*(10*time.Second+900*time.Millisecond))
+		a.current(t, id, false)
+	})
+
+	t.Run("the default touch interval is a sixtieth of the idle timeout", func(t *testing.T) {
+		m := NewManager(memory.New(), Config{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: time.Hour})
+		if m.cfg.TouchInterval != 30*time.Second {
+			t.Errorf("TouchInterval = %v, want 30s", m.cfg.TouchInterval)
+		}
+		m = NewManager(memory.New(), Config{IdleTimeout: 10 * time.Second, AbsoluteTimeout: time.Hour})
+		if m.cfg.TouchInterval != time.Second {
+			t.Errorf("TouchInterval = %v, want the 1s floor", m.cfg.TouchInterval)
+		}
+	})
+}
+
+func TestDecodedSessionCache(t *testing.T) {
+	cfg := Config{IdleTimeout: time.Minute, AbsoluteTimeout: time.Hour}
+
+	t.Run("a session deleted elsewhere is refused at once", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		id := a.login(t, 1, "alice")
+		a.current(t, id, true)
+		if err := a.storage.Delete(id); err != nil { // as another instance's logout does
+			t.Fatal(err)
+		}
+		a.current(t, id, false)
+	})
+
+	t.Run("a session rewritten elsewhere is read afresh", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		alice := a.login(t, 1, "alice")
+		bob := a.login(t, 2, "bob")
+		if got := a.current(t, alice, true).Username; got != "alice" {
+			t.Fatalf("username %q, want alice", got)
+		}
+		if err := a.storage.Set(alice, a.raw(t, bob), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.current(t, alice, true).Username; got != "bob" {
+			t.Errorf("after the rewrite: username %q, want bob", got)
+		}
+	})
+
+	t.Run("a replayed cookie after logout is refused", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		id := a.login(t, 1, "alice")
+		a.current(t, id, true)
+		if status, _, _ := a.do(t, "POST", "/end", id); status != http.StatusOK {
+			t.Fatalf("end: %d", status)
+		}
+		a.current(t, id, false)
+	})
+
+	t.Run("the cache holds at most its size", func(t *testing.T) {
+		a := newTestApp(t, cfg)
+		raw := a.raw(t, a.login(t, 1, "alice"))
+		c := newViewCache(2)
+		for i := range 5 {
+			if _, err := c.get("session-"+strconv.Itoa(i), raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := c.len(); got > 2 {
+			t.Errorf("cache holds %d sessions, want at most 2", got)
+		}
+	})
+}
