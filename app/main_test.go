@@ -191,3 +191,62 @@ func postJSON(t *testing.T, url, body string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// SIGINT/SIGTERM (a cancelled context) lets a request already being served finish
+// before run returns. The login is slow on purpose (bcrypt at cost 14, about a second),
+// so it is still in flight when the shutdown starts.
+func TestShutdownFinishesInFlightRequests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a few seconds of bcrypt")
+	}
+	getenv := testEnv(t, map[string]string{"BCRYPT_COST": "14", "DEMO_DATA": "false", "SHUTDOWN_TIMEOUT": "10s"})
+	if _, err := command(t, getenv, "slow-password\n", "users", "create", "--username", "sam"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out testenv.Buffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, getenv, strings.NewReader(""), &out) }()
+	var base string
+	for deadline := time.Now().Add(10 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := listeningURL.FindStringSubmatch(out.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("never listening:\n%s", out.String())
+	}
+
+	type result struct {
+		code int
+		err  error
+	}
+	login := make(chan result, 1)
+	go func() {
+		resp, err := http.Post(base+"/login", "application/json", strings.NewReader(`{"username":"sam","password":"slow-password"}`))
+		if err != nil {
+			login <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		login <- result{code: resp.StatusCode}
+	}()
+	time.Sleep(300 * time.Millisecond) // the login is now inside bcrypt
+	cancel()
+
+	if r := <-login; r.err != nil || r.code != 200 {
+		t.Errorf("in-flight login: %d %v", r.code, r.err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return")
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Error("still accepting connections after shutdown")
+	}
+}

@@ -245,8 +245,18 @@ func (m *Manager) index(userID int64, add, remove string) {
 	if add != "" {
 		ids = append(ids, add)
 	}
+	// Bound a user's live sessions (a script logging in on every run would otherwise
+	// grow the list, and this loop, without end): the oldest are logged out.
+	for len(ids) > MaxSessionsPerUser {
+		_ = m.storage.Delete(ids[0])
+		ids = ids[1:]
+	}
 	_ = m.writeIndex(userID, ids) // best effort: a lost entry only means EndOthers misses it
 }
+
+// MaxSessionsPerUser is how many sessions one user may have at once; a new login
+// beyond it ends the oldest.
+const MaxSessionsPerUser = 32
 
 func (m *Manager) unindex(userID int64, id string) { m.index(userID, "", id) }
 

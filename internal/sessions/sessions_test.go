@@ -263,3 +263,22 @@ func TestDecodedSessionCache(t *testing.T) {
 		}
 	})
 }
+
+func TestSessionsPerUserAreBounded(t *testing.T) {
+	a := newTestApp(t, Config{IdleTimeout: time.Hour, AbsoluteTimeout: 24 * time.Hour})
+	var ids []string
+	for range MaxSessionsPerUser + 3 {
+		ids = append(ids, a.login(t, 7, "ivy"))
+	}
+	for i, id := range ids {
+		a.current(t, id, i >= 3) // the three oldest were logged out
+	}
+	other := a.login(t, 8, "jan")
+	if err := a.m.EndOthers(7, ids[len(ids)-1]); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		a.current(t, id, i == len(ids)-1)
+	}
+	a.current(t, other, true) // another user's session is untouched
+}
