@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"fiberauth/internal/config"
@@ -59,7 +60,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err != nil {
 		return fmt.Errorf("ADDR: %w", err)
 	}
-	logger.Info("listening", "url", "http://"+ln.Addr().String(), "env", cfg.Env, "demo_data", cfg.DemoData)
+	logger.Info("listening", "url", displayURL(ln.Addr()), "env", cfg.Env, "demo_data", cfg.DemoData)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.App.Listener(ln) }()
 	select {
@@ -84,3 +85,13 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 var errUsage = errors.New("usage")
+
+// displayURL is the address to open in a browser: "localhost" when listening on all
+// interfaces, as with the default ADDR=:3000.
+func displayURL(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return "http://" + addr.String()
+	}
+	return "http://localhost:" + strconv.Itoa(tcp.Port)
+}
