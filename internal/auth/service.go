@@ -24,6 +24,11 @@ import (
 // ErrInvalidCredentials is the one answer for a wrong username or password, whichever it was.
 var ErrInvalidCredentials = apperr.New(apperr.KindUnauthenticated, "Invalid credentials")
 
+// ErrWrongCurrentPassword refuses a password change; it is a failed login in all but
+// name, and the web layer throttles it as one.
+var ErrWrongCurrentPassword = apperr.Validation("Validation error",
+	apperr.FieldError{Field: "current_password", Message: "is not your current password"})
+
 // ErrInvalidAPIKey is the one answer for an unknown, revoked or expired key.
 var ErrInvalidAPIKey = apperr.New(apperr.KindUnauthenticated, "Invalid API Key")
 
@@ -318,7 +323,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 		return err
 	}
 	if !s.hasher.Check([]byte(u.PasswordHash), current) {
-		return apperr.Validation("Validation error", apperr.FieldError{Field: "current_password", Message: "is not your current password"})
+		return ErrWrongCurrentPassword
 	}
 	if err := ValidatePassword("new_password", next); err != nil {
 		return err

@@ -66,8 +66,15 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 	if optional {
 		skip = func(c *fiber.Ctx) bool { return authenticated(c) || !hasBasic(c) }
 	}
+	// Only a request that offers a username and password is a login attempt: one
+	// without (a browser's first request, before the prompt) must not use up the
+	// attempts of everyone behind its address.
+	noAttempt := func(c *fiber.Ctx) bool {
+		_, _, ok := basicCredentials(c)
+		return !ok || (skip != nil && skip(c))
+	}
 	return chain(
-		s.loginThrottle(skip, basicUsername, s.basicCredential),
+		s.loginThrottle(noAttempt, basicUsername, s.basicCredential),
 		markAuthFailures,
 		basicauth.New(basicauth.Config{
 			Next:  skip,
@@ -244,10 +251,19 @@ func requirePermission(permission, message string) fiber.Handler {
 // successful requests) sees it; every other outcome, a 403 included, counts as success.
 func markAuthFailures(c *fiber.Ctx) error {
 	err := c.Next()
-	if apperr.Is(err, apperr.KindUnauthenticated) {
+	switch {
+	case apperr.Is(err, apperr.KindUnauthenticated):
 		c.Status(fiber.StatusUnauthorized)
+	case errors.Is(err, auth.ErrWrongCurrentPassword):
+		c.Status(fiber.StatusUnprocessableEntity)
 	}
 	return err
+}
+
+// sessionUsername is the logged-in user, for throttling password changes.
+func sessionUsername(c *fiber.Ctx) string {
+	p, _ := principal(c)
+	return p.Username
 }
 
 // loginThrottle limits failed logins per claimed username and client IP. It is not

@@ -165,8 +165,9 @@ func (s *server) handleKeyCreate(c *fiber.Ctx) error {
 // key IDs reveal nothing.
 func (s *server) handleKeyRevoke(c *fiber.Ctx) error {
 	p, _ := principal(c)
-	id, err := strconv.ParseInt(c.Params("id"), 10, 64)
-	if err != nil || id <= 0 {
+	raw := c.Params("id")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != raw { // one spelling per key: no "+1", "01"
 		return errKeyNotFound
 	}
 	k, err := s.auth.RevokeAPIKey(c.UserContext(), p.UserID, id)

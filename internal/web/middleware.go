@@ -60,7 +60,13 @@ func (s *server) clientIP(c *fiber.Ctx) string {
 	if len(s.trusted) == 0 || !s.isTrusted(peer) {
 		return peer.String()
 	}
-	hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+	// A proxy may append its own X-Forwarded-For line instead of extending the
+	// client's: read every line, in order, so the right end is still the proxy's.
+	var lines []string
+	for _, v := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+		lines = append(lines, string(v))
+	}
+	hops := strings.Split(strings.Join(lines, ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
 		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 		if err != nil {

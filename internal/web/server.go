@@ -124,8 +124,9 @@ func NewServer(d Deps) *fiber.App {
 	app.Use(
 		sanitizeRequestID,
 		requestid.New(requestid.Config{Generator: utils.UUIDv4, ContextKey: localRequestID}),
+		recover.New(), // outermost: a panic in the error handler itself
 		s.accessLog,
-		recover.New(),
+		recover.New(), // inside the access log, so a panicking handler is logged as a 500
 		helmet.New(helmet.Config{
 			ContentSecurityPolicy: contentSecurityPolicy,
 			ReferrerPolicy:        "same-origin",
