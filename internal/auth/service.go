@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/sync/singleflight"
@@ -200,16 +201,16 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 		return Principal{}, ErrInvalidCredentials
 	}
 	if s.hasher.NeedsRehash(hash) {
-		s.rehash(ctx, u.ID, password)
+		s.rehash(ctx, u.ID, u.PasswordHash, password)
 	}
 	return userPrincipal(u, MethodBasic), nil
 }
 
 // rehash upgrades a stored hash; failing to do so must not fail the login.
-func (s *Service) rehash(ctx context.Context, userID int64, password string) {
+func (s *Service) rehash(ctx context.Context, userID int64, oldHash, password string) {
 	newHash, err := s.hasher.Hash(password)
 	if err == nil {
-		err = s.store.UpdatePasswordHash(ctx, userID, newHash)
+		_, err = s.store.UpgradePasswordHash(ctx, userID, oldHash, newHash)
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "password rehash failed", "user_id", userID, "err", err)
@@ -243,7 +244,12 @@ func (s *Service) Login(ctx context.Context, username, password, clientIP string
 
 // auditName keeps what an anonymous client typed as a username printable and short.
 func auditName(username string) string {
-	username = strings.ToValidUTF8(username, "?")
+	username = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) { // NUL is refused by PostgreSQL, escapes reach terminals
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(username, "?"))
 	if len(username) > maxUsernameBytes {
 		username = username[:maxUsernameBytes] + "…"
 	}
@@ -366,7 +372,7 @@ type NewAPIKey struct {
 func (s *Service) CreateAPIKey(ctx context.Context, userID int64, name string, permissions []string, expiresIn time.Duration) (NewAPIKey, error) {
 	var fields []apperr.FieldError
 	name = strings.TrimSpace(name)
-	if name == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) {
+	if name == "" || utf8.RuneCountInString(name) > 64 || !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
 		fields = append(fields, apperr.FieldError{Field: "name", Message: "must be 1-64 characters"})
 	}
 	perms, ok := normalizePermissions(permissions)

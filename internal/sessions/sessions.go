@@ -5,6 +5,7 @@ package sessions
 
 import (
 	"errors"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,21 @@ const (
 
 // CookieName is the session cookie. It carries only a random ID.
 const CookieName = "session_id"
+
+// validID matches the IDs Fiber's session generates (UUIDv4). A cookie of any other
+// shape is ignored before it is used as a storage key: the storage also holds rate
+// counters and indexes, which a crafted cookie must never read, decode or delete.
+var validID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// DropForeignCookie removes a session cookie that is not one of our IDs from the
+// request, so that neither this package nor Fiber's session or CSRF middleware
+// looks it up. Mount it before anything that reads the session.
+func DropForeignCookie(c *fiber.Ctx) error {
+	if id := c.Cookies(CookieName); id != "" && !validID.MatchString(id) {
+		c.Request().Header.DelCookie(CookieName)
+	}
+	return c.Next()
+}
 
 // Config sets timeouts and cookie attributes.
 type Config struct {

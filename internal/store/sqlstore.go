@@ -198,6 +198,19 @@ func (s *sqlStore) UpdatePasswordHash(ctx context.Context, userID int64, hash st
 		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, now().UnixNano(), userID)
 }
 
+func (s *sqlStore) UpgradePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error) {
+	res, err := s.w.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`),
+		newHash, now().UnixNano(), userID, oldHash)
+	if err != nil {
+		return false, dbError(err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, dbError(err)
+	}
+	return n == 1, nil
+}
+
 func (s *sqlStore) RecordLogin(ctx context.Context, userID int64, at time.Time) error {
 	return s.execOne(ctx, "user not found",
 		`UPDATE users SET last_login_at = ? WHERE id = ?`, at.UnixNano(), userID)

@@ -75,6 +75,10 @@ type Store interface {
 	// ListUsers returns every user ordered by username, with their active key count.
 	ListUsers(ctx context.Context) ([]UserSummary, error)
 	UpdatePasswordHash(ctx context.Context, userID int64, hash string) error
+	// UpgradePasswordHash replaces a hash only if it is still oldHash, so that a
+	// cost upgrade racing a password change can never bring the old password back.
+	// It reports whether it replaced it.
+	UpgradePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error)
 	RecordLogin(ctx context.Context, userID int64, at time.Time) error
 
 	// CreateAPIKey inserts k and sets its ID and CreatedAt; KindConflict on a duplicate digest.

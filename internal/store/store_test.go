@@ -477,3 +477,23 @@ func TestConcurrentOpenOfNewDatabase(t *testing.T) {
 		}
 	})
 }
+
+func TestUpgradePasswordHash(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Store) {
+		u := mustCreateUser(t, s, "uma", RoleUser) // hash "hash:uma"
+		ok, err := s.UpgradePasswordHash(t.Context(), u.ID, "hash:uma", "stronger")
+		if err != nil || !ok {
+			t.Fatalf("upgrade of the current hash: %v %v", ok, err)
+		}
+		// A password change lands; an upgrade computed from the old hash must not undo it.
+		wantNoErr(t, s.UpdatePasswordHash(t.Context(), u.ID, "changed"))
+		ok, err = s.UpgradePasswordHash(t.Context(), u.ID, "stronger", "stale")
+		if err != nil || ok {
+			t.Fatalf("upgrade of a replaced hash: %v %v", ok, err)
+		}
+		got, _ := s.UserByID(t.Context(), u.ID)
+		if got.PasswordHash != "changed" {
+			t.Errorf("hash = %q, want the changed one", got.PasswordHash)
+		}
+	})
+}

@@ -69,4 +69,30 @@ func TestHardening(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("a session cookie naming another storage key is ignored", func(t *testing.T) {
+		a := newTestApp(t, nil)
+		a.do(t, request("GET", "/apikey/data", "", "X-API-Key", "sk_test_123")) // writes rate:0.0.0.0
+		for _, id := range []string{"rate:0.0.0.0", "user-sessions:3", "login-failures:|0.0.0.0"} {
+			forged := &http.Cookie{Name: "session_id", Value: id}
+			if resp, body := a.do(t, withCookie(jsonRequest("POST", "/login", `{"username":"bob","password":"securepass"}`), forged)); resp.StatusCode != 200 {
+				t.Errorf("login with cookie %q: %d %s", id, resp.StatusCode, body)
+			}
+			if resp, _ := a.do(t, withCookie(request("GET", "/dashboard", ""), forged)); resp.StatusCode != 401 {
+				t.Errorf("dashboard with cookie %q: %d", id, resp.StatusCode)
+			}
+		}
+		if resp, _ := a.do(t, request("GET", "/apikey/data", "", "X-API-Key", "sk_test_123")); resp.StatusCode != 200 {
+			t.Errorf("the rate counter was disturbed: %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("key names with control characters are refused", func(t *testing.T) {
+		a := newTestApp(t, nil)
+		c := a.mustLogin(t, "alice", "password123")
+		resp, body := a.do(t, withCookie(jsonRequest("POST", "/keys", `{"name":"a\u0000\u001b[31mb","permissions":["read"]}`), c))
+		if e := envelope(t, body); resp.StatusCode != 422 || e.Details[0].Field != "name" {
+			t.Errorf("got %d %s", resp.StatusCode, body)
+		}
+	})
 }

@@ -123,6 +123,7 @@ func NewServer(d Deps) *fiber.App {
 
 	app.Use(
 		sanitizeRequestID,
+		sessions.DropForeignCookie,
 		requestid.New(requestid.Config{Generator: utils.UUIDv4, ContextKey: localRequestID}),
 		recover.New(), // outermost: a panic in the error handler itself
 		s.accessLog,
