@@ -11,15 +11,16 @@ import (
 type Kind int
 
 const (
-	KindInternal        Kind = iota // a bug or an outage: the caller can do nothing
-	KindBadRequest                  // the request itself is malformed
-	KindUnauthenticated             // who are you?
-	KindForbidden                   // we know who you are, and the answer is no
-	KindNotFound                    // no such thing (or not yours)
-	KindConflict                    // it already exists
-	KindValidation                  // well-formed but breaks a rule; see Fields
-	KindRateLimited                 // too many tries; come back later
-	KindUnavailable                 // a dependency is down
+	KindInternal         Kind = iota // a bug or an outage: the caller can do nothing
+	KindBadRequest                   // the request itself is malformed
+	KindUnauthenticated              // who are you?
+	KindForbidden                    // we know who you are, and the answer is no
+	KindNotFound                     // no such thing (or not yours)
+	KindConflict                     // it already exists
+	KindValidation                   // well-formed but breaks a rule; see Fields
+	KindRateLimited                  // too many tries; come back later
+	KindUnavailable                  // a dependency is down
+	KindUnsupportedMedia             // the body is of a type this operation does not read
 )
 
 // FieldError is one rule a field of the input broke.

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -335,7 +335,7 @@ func (s *server) apiRateLimit() []fiber.Handler {
 		Max:          s.cfg.RateLimitMax,
 		Expiration:   s.cfg.RateLimitWindow,
 		Storage:      s.limits,
-		KeyGenerator: func(c *fiber.Ctx) string { return "rate:" + s.clientIP(c) },
+		KeyGenerator: s.rateKey,
 		LimitReached: func(c *fiber.Ctx) error {
 			return apperr.New(apperr.KindRateLimited, "Rate limit exceeded")
 		},
@@ -345,27 +345,44 @@ func (s *server) apiRateLimit() []fiber.Handler {
 // limitsReachable fails closed when the limiter's storage does not answer: Fiber's
 // limiter ignores storage errors, which would quietly turn every limit off.
 func (s *server) limitsReachable(c *fiber.Ctx) error {
-	if s.limits.failing.Load() {
+	if s.limits.failed(s.rateKey(c)) {
 		return apperr.New(apperr.KindUnavailable, "Rate-limit storage is unavailable")
 	}
 	return c.Next()
 }
 
-// watchedStorage remembers whether its last call failed, for limitsReachable.
+// rateKey is the limiter's counter for the request's client.
+func (s *server) rateKey(c *fiber.Ctx) string { return "rate:" + s.clientIP(c) }
+
+// watchedStorage remembers, per key, whether the last call for it failed, so that
+// limitsReachable judges a request by its own counter, not by another client's.
 type watchedStorage struct {
 	fiber.Storage
-	failing atomic.Bool
+	failing sync.Map // key -> struct{}, present while the key's last call failed
+}
+
+func (w *watchedStorage) note(key string, err error) {
+	if err != nil {
+		w.failing.Store(key, struct{}{})
+	} else {
+		w.failing.Delete(key)
+	}
+}
+
+func (w *watchedStorage) failed(key string) bool {
+	_, bad := w.failing.Load(key)
+	return bad
 }
 
 func (w *watchedStorage) Get(key string) ([]byte, error) {
 	v, err := w.Storage.Get(key)
-	w.failing.Store(err != nil)
+	w.note(key, err)
 	return v, err
 }
 
 func (w *watchedStorage) Set(key string, val []byte, exp time.Duration) error {
 	err := w.Storage.Set(key, val, exp)
-	w.failing.Store(err != nil)
+	w.note(key, err)
 	return err
 }
 

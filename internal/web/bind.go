@@ -17,7 +17,7 @@ var (
 
 // unsupportedMediaType answers 415 naming what we accept.
 func unsupportedMediaType(accepted string) error {
-	return fiber.NewError(fiber.StatusUnsupportedMediaType, "Content-Type must be "+accepted)
+	return apperr.New(apperr.KindUnsupportedMedia, "Content-Type must be "+accepted)
 }
 
 // isJSON reports whether the request body is declared as JSON.

@@ -29,15 +29,16 @@ var errorTypes = map[int]string{
 
 // kindStatus maps the domain's error kinds to HTTP.
 var kindStatus = map[apperr.Kind]int{
-	apperr.KindInternal:        fiber.StatusInternalServerError,
-	apperr.KindBadRequest:      fiber.StatusBadRequest,
-	apperr.KindUnauthenticated: fiber.StatusUnauthorized,
-	apperr.KindForbidden:       fiber.StatusForbidden,
-	apperr.KindNotFound:        fiber.StatusNotFound,
-	apperr.KindConflict:        fiber.StatusConflict,
-	apperr.KindValidation:      fiber.StatusUnprocessableEntity,
-	apperr.KindRateLimited:     fiber.StatusTooManyRequests,
-	apperr.KindUnavailable:     fiber.StatusServiceUnavailable,
+	apperr.KindInternal:         fiber.StatusInternalServerError,
+	apperr.KindBadRequest:       fiber.StatusBadRequest,
+	apperr.KindUnauthenticated:  fiber.StatusUnauthorized,
+	apperr.KindForbidden:        fiber.StatusForbidden,
+	apperr.KindNotFound:         fiber.StatusNotFound,
+	apperr.KindConflict:         fiber.StatusConflict,
+	apperr.KindValidation:       fiber.StatusUnprocessableEntity,
+	apperr.KindRateLimited:      fiber.StatusTooManyRequests,
+	apperr.KindUnavailable:      fiber.StatusServiceUnavailable,
+	apperr.KindUnsupportedMedia: fiber.StatusUnsupportedMediaType,
 }
 
 // errorBody is the envelope every JSON client sees.

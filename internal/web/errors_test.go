@@ -34,6 +34,7 @@ func TestDescribe(t *testing.T) {
 		{"conflict", apperr.New(apperr.KindConflict, "username is already taken"), 409, "conflict_error", "username is already taken"},
 		{"fiber 413", fiber.ErrRequestEntityTooLarge, 413, "payload_too_large_error", "Request body too large"},
 		{"fiber 415", fiber.ErrUnsupportedMediaType, 415, "unsupported_media_type_error", "Unsupported Media Type"},
+		{"unsupported media keeps its message", apperr.New(apperr.KindUnsupportedMedia, "Content-Type must be application/json"), 415, "unsupported_media_type_error", "Content-Type must be application/json"},
 		{"validation", apperr.Validation("Validation error", apperr.FieldError{Field: "password", Message: "too long"}), 422, "validation_error", "Validation error"},
 		{"rate limited", apperr.New(apperr.KindRateLimited, "Rate limit exceeded"), 429, "rate_limit_error", "Rate limit exceeded"},
 		{"unavailable", apperr.New(apperr.KindUnavailable, "Not ready"), 503, "service_unavailable_error", "Not ready"},
