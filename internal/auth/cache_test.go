@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fiberauth/internal/testenv"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -18,24 +19,6 @@ import (
 // These tests pin down what the caches must never do: accept a revoked, expired or
 // changed credential, refuse a new one, or grow without bound. None of them waits
 // on the wall clock: time moves by hand (Options.Now).
-
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // spyStore counts the lookups the caches are meant to save, and can run a hook
 // right after one returns (to change the data under a verification in flight).
@@ -92,7 +75,7 @@ func (s *spyStore) onceAfterUserLookup(fn func()) {
 type testService struct {
 	*Service
 	spy   *spyStore
-	clock *testClock
+	clock *testenv.Clock
 }
 
 // newTestService is a Service over a temp SQLite file with the demo data (seeded
@@ -105,7 +88,7 @@ func newCacheTestService(t *testing.T, seed bool, opts Options) testService {
 	}
 	t.Cleanup(func() { st.Close() })
 	spy := &spyStore{Store: st}
-	clock := &testClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := testenv.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	opts.BcryptCost = 4
 	opts.Now = clock.Now
 	if opts.CredentialTTL == 0 {
@@ -397,7 +380,7 @@ func TestCredentialCache(t *testing.T) {
 	})
 
 	t.Run("the cache holds at most its size", func(t *testing.T) {
-		clock := &testClock{now: time.Now()}
+		clock := testenv.NewClock(time.Now())
 		c := newCredentialCache(time.Minute, clock.Now)
 		c.size = 2
 		for i := range 5 {
@@ -423,7 +406,7 @@ func TestCachesAcrossInstances(t *testing.T) {
 		t.Cleanup(func() { st.Close() })
 		shared := memory.New()
 		t.Cleanup(func() { shared.Close() })
-		clock := &testClock{now: time.Now()}
+		clock := testenv.NewClock(time.Now())
 		newInstance := func(st store.Store) *Service {
 			svc, err := NewService(st, Options{BcryptCost: 4, CredentialTTL: time.Hour, KeyCacheTTL: time.Hour,
 				Shared: shared, Now: clock.Now})

@@ -1,9 +1,9 @@
 package auth
 
 import (
+	"fiberauth/internal/testenv"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,27 +13,15 @@ import (
 	"fiberauth/internal/store"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // newTestService opens a temp SQLite store with the demo data and a service at cost.
-func newTestService(t *testing.T, cost int) (*Service, store.Store, *fakeClock) {
+func newTestService(t *testing.T, cost int) (*Service, store.Store, *testenv.Clock) {
 	t.Helper()
 	st, err := store.Open(t.Context(), filepath.Join(t.TempDir(), "auth.db"))
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clock := &fakeClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	svc := newServiceOn(t, st, cost, clock)
 	if err := svc.SeedDemo(t.Context()); err != nil {
 		t.Fatalf("seed: %v", err)
@@ -41,7 +29,7 @@ func newTestService(t *testing.T, cost int) (*Service, store.Store, *fakeClock) 
 	return svc, st, clock
 }
 
-func newServiceOn(t *testing.T, st store.Store, cost int, clock *fakeClock) *Service {
+func newServiceOn(t *testing.T, st store.Store, cost int, clock *testenv.Clock) *Service {
 	t.Helper()
 	svc, err := NewService(st, Options{BcryptCost: cost, CredentialTTL: time.Minute, Now: clock.Now})
 	if err != nil {

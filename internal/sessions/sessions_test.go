@@ -2,11 +2,11 @@ package sessions
 
 import (
 	"encoding/json"
+	"fiberauth/internal/testenv"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,28 +20,11 @@ import (
 // per TouchInterval, and that the decoding cache never answers for data the storage
 // no longer holds. Time moves by hand (Config.Now).
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type testApp struct {
 	app     *fiber.App
 	m       *Manager
 	storage *memory.Storage
-	clock   *testClock
+	clock   *testenv.Clock
 }
 
 // newTestApp serves a Manager: POST /start?uid=&name= logs in, GET /current
@@ -50,7 +33,7 @@ func newTestApp(t *testing.T, cfg Config) *testApp {
 	t.Helper()
 	storage := memory.New()
 	t.Cleanup(func() { storage.Close() })
-	clock := &testClock{now: time.Unix(1_800_000_000, 0)}
+	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
 	cfg.Now = clock.Now
 	m := NewManager(storage, cfg)
 	app := fiber.New()

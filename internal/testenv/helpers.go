@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Buffer is a bytes.Buffer that a server may write (logs) while a test reads it.
@@ -39,4 +40,25 @@ func Request(method, path, body string, headers ...string) *http.Request {
 		req.Header.Add(headers[i], headers[i+1])
 	}
 	return req
+}
+
+// Clock is a clock tests move by hand; pass its Now where code takes a clock.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a Clock that reads start until it is advanced.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

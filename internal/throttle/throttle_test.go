@@ -1,35 +1,18 @@
 package throttle
 
 import (
-	"sync"
+	"fiberauth/internal/testenv"
 	"testing"
 	"time"
 
 	"github.com/gofiber/storage/memory/v2"
 )
 
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newTestThrottle(t *testing.T, max int, window time.Duration) (*Throttle, *testClock) {
+func newTestThrottle(t *testing.T, max int, window time.Duration) (*Throttle, *testenv.Clock) {
 	t.Helper()
 	storage := memory.New()
 	t.Cleanup(func() { storage.Close() })
-	clock := &testClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	return New(storage, max, window, clock.Now), clock
 }
 

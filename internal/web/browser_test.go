@@ -186,9 +186,12 @@ func TestBrowser(t *testing.T) {
 				mustContain(t, first, "401 Unauthorized", "Invalid credentials", "GET /basic/profile HTTP/1.1",
 					"Authorization: Basic ••••••••", `curl -i -u "john:$PASSWORD"`)
 				mustNotContain(t, first, "not-the-password")
-				if !eval[bool](t, tab, `document.activeElement.classList.contains('exchange')`) {
+				// Our script moves the focus once htmx has settled the swap: wait for it.
+				focusCtx, cancel := context.WithTimeout(tab, 5*time.Second)
+				if _, err := chromedp.Run(focusCtx, chromedp.Poll[chromedp.Void](`document.activeElement && document.activeElement.classList.contains('exchange')`)); err != nil {
 					t.Error("focus did not move to the new exchange")
 				}
+				cancel()
 				eval[bool](t, tab, `document.activeElement.blur(), true`) // no focus ring in the picture
 				screenshot(t, tab, filepath.Join(shots, "playground.png"))
 			}},

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +23,6 @@ import (
 	"fiberauth/views"
 )
 
-// testClock is a clock tests move by hand.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // testApp is the real application on a temp SQLite file with the demo data.
 type testApp struct {
 	app   *fiber.App
@@ -49,7 +30,7 @@ type testApp struct {
 	doc   *apidoc.Doc
 	auth  *auth.Service
 	store store.Store
-	clock *testClock
+	clock *testenv.Clock
 	cfg   config.Config
 }
 
@@ -75,7 +56,7 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 		t.Fatalf("store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clock := &testClock{now: time.Now()}
+	clock := testenv.NewClock(time.Now())
 	svc, err := auth.NewService(st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL, Now: clock.Now})
 	if err != nil {
 		t.Fatalf("auth: %v", err)
