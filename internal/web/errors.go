@@ -120,6 +120,9 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		s.log.ErrorContext(c.UserContext(), "rendering an error page failed", "request_id", requestID(c), "err", rerr)
 		c.Status(d.StatusCode)
 	}
+	if d.StatusCode != fiber.StatusUnprocessableEntity {
+		d.Details = nil // the envelope lists fields for 422 only (design.md); forms may use them for any status
+	}
 	return c.JSON(errorBody{Error: d})
 }
 
