@@ -281,8 +281,9 @@ func (c *checker) origins(name string, list []string) []string {
 	var out []string
 	for _, o := range trimList(list) {
 		if o == "*" {
-			// Sessions use cookies, so CORS must allow credentials, and browsers
-			// (and Fiber's cors middleware) reject a wildcard together with them.
+			// "*" would let any site's script read our API's answers; and were
+			// credentials ever allowed, browsers (and Fiber's cors middleware, which
+			// panics) reject a wildcard together with them. Name the origins.
 			c.fail(name, nil, `"*" cannot be combined with credentials; list the allowed origins instead`)
 			continue
 		}

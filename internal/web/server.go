@@ -117,8 +117,10 @@ func NewServer(d Deps) *fiber.App {
 		WriteTimeout:          15 * time.Second,
 		IdleTimeout:           60 * time.Second,
 		DisableStartupMessage: true,
-		// Fiber reads the proxy header only for c.IP(); we compute the client IP ourselves
-		// (clientIP), trusting X-Forwarded-For only from TRUSTED_PROXIES.
+		// We compute the client IP ourselves (clientIP), trusting X-Forwarded-For only
+		// from TRUSTED_PROXIES. Fiber's own c.IP() is not used. Note that c.Protocol()
+		// and c.Hostname() believe X-Forwarded-Proto/Host from anyone: nothing that
+		// decides security reads them except helmet's HSTS (harmless if forced on).
 	})
 
 	app.Use(
