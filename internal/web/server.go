@@ -119,8 +119,9 @@ func NewServer(d Deps) *fiber.App {
 		DisableStartupMessage: true,
 		// We compute the client IP ourselves (clientIP), trusting X-Forwarded-For only
 		// from TRUSTED_PROXIES. Fiber's own c.IP() is not used. Note that c.Protocol()
-		// and c.Hostname() believe X-Forwarded-Proto/Host from anyone: nothing that
-		// decides security reads them except helmet's HSTS (harmless if forced on).
+		// and c.Hostname() believe X-Forwarded-Proto/Host from anyone; what reads them
+		// only gets stricter when they lie (csrf's Referer check, helmet's HSTS) or is
+		// cosmetic (the playground's curl base URL).
 	})
 
 	app.Use(
