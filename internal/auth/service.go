@@ -116,14 +116,6 @@ func (s *Service) Close() error { return s.usage.Close() }
 // Ready reports whether the store answers.
 func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 
-// HashPassword validates and hashes a new password.
-func (s *Service) HashPassword(password string) (string, error) {
-	if err := ValidatePassword("password", password); err != nil {
-		return "", err
-	}
-	return s.hasher.Hash(password)
-}
-
 // VerifyPassword checks a username and password. Unknown users and wrong passwords
 // take the same time and give the same error. A hash made at a lower cost than the
 // configured one is upgraded. A credential that passed is cached (credentialCache),
@@ -270,15 +262,6 @@ func (s *Service) Audit(ctx context.Context, e store.AuditEvent) {
 // RecentAudit returns a user's newest events ("" for everyone's).
 func (s *Service) RecentAudit(ctx context.Context, username string, limit int) ([]store.AuditEvent, error) {
 	return s.store.ListAudit(ctx, username, limit)
-}
-
-// UserPrincipal returns the current principal of a user, as a password would prove it.
-func (s *Service) UserPrincipal(ctx context.Context, userID int64, method string) (Principal, error) {
-	u, err := s.store.UserByID(ctx, userID)
-	if err != nil {
-		return Principal{}, err
-	}
-	return userPrincipal(u, method), nil
 }
 
 // ValidateUsername checks a new username against the policy.
