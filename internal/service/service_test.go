@@ -211,3 +211,33 @@ func waitForPort(t *testing.T, port int) {
 	}
 	t.Fatalf("nothing listens on port %d", port)
 }
+
+// In production every cookie we set is Secure, HttpOnly and SameSite=Lax: the session
+// cookie (JSON login) and the CSRF cookie (the login page), as service.New wires them.
+func TestProductionCookiesAreSecure(t *testing.T) {
+	cfg := testConfig(t, map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10", "DEMO_DATA": "false"})
+	srv := newServer(t, cfg)
+	if _, err := srv.Auth.CreateUser(t.Context(), "paula", "production-password", "user"); err != nil {
+		t.Fatal(err)
+	}
+	login, body := send(t, srv, "POST", "/login", `{"username":"paula","password":"production-password"}`, "Content-Type", "application/json")
+	if login.StatusCode != 200 {
+		t.Fatalf("login: %d %s", login.StatusCode, body)
+	}
+	page, _ := send(t, srv, "GET", "/login", "", "Accept", "text/html")
+	for name, resp := range map[string]*http.Response{"session_id": login, "csrf_": page} {
+		var found bool
+		for _, c := range resp.Cookies() {
+			if c.Name != name {
+				continue
+			}
+			found = true
+			if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+				t.Errorf("%s cookie: Secure=%v HttpOnly=%v SameSite=%v", name, c.Secure, c.HttpOnly, c.SameSite)
+			}
+		}
+		if !found {
+			t.Errorf("no %s cookie set", name)
+		}
+	}
+}
