@@ -55,6 +55,19 @@ func (s *server) accessLog(c *fiber.Ctx) error {
 // address in X-Forwarded-For that is not itself a trusted proxy. Walking from the
 // right matters: the left end of the header is whatever the client wrote.
 func (s *server) clientIP(c *fiber.Ctx) string {
+	// Asked by the access log, the limiter, its storage check, the throttle and the
+	// audit log: work it out once per request.
+	if ip, ok := c.Locals(localClientIP).(string); ok {
+		return ip
+	}
+	ip := s.resolveClientIP(c)
+	c.Locals(localClientIP, ip)
+	return ip
+}
+
+const localClientIP = "client_ip"
+
+func (s *server) resolveClientIP(c *fiber.Ctx) string {
 	peer, _ := netip.AddrFromSlice(c.Context().RemoteIP())
 	peer = peer.Unmap()
 	if len(s.trusted) == 0 || !s.isTrusted(peer) {
