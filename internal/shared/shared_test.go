@@ -247,4 +247,3 @@ func TestIndexLimitIsExactUnderConcurrency(t *testing.T) {
 		}
 	})
 }
-
