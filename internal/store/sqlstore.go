@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"slices"
@@ -107,7 +108,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 // Users
 
-const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at`
+const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at, access_generation`
 
 // scanUser reads userColumns, then any extra columns into extra.
 func scanUser(row scanner, extra ...any) (User, error) {
@@ -116,7 +117,7 @@ func scanUser(row scanner, extra ...any) (User, error) {
 		created, updated int64
 		lastLogin        sql.NullInt64
 	)
-	dest := append([]any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &updated, &lastLogin}, extra...)
+	dest := append([]any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &updated, &lastLogin, &u.AccessGeneration}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return User{}, err
 	}
@@ -168,7 +169,7 @@ func (s *sqlStore) user(ctx context.Context, where string, arg any) (User, error
 
 func (s *sqlStore) ListUsers(ctx context.Context) ([]UserSummary, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`
-		SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at,
+		SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at, u.access_generation,
 		       COUNT(k.id)
 		FROM users u
 		LEFT JOIN api_keys k ON k.user_id = u.id
@@ -193,9 +194,39 @@ func (s *sqlStore) ListUsers(ctx context.Context) ([]UserSummary, error) {
 	return users, nil
 }
 
-func (s *sqlStore) UpdatePasswordHash(ctx context.Context, userID int64, hash string) error {
-	return s.execOne(ctx, "user not found",
-		`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ?`, hash, now().UnixNano(), userID)
+func (s *sqlStore) UpdatePasswordHash(ctx context.Context, userID int64, hash string) (int64, error) {
+	return s.generation(ctx, `UPDATE users SET password_hash = ?, updated_at = ?, access_generation = access_generation + 1
+		WHERE id = ? RETURNING access_generation`, hash, now().UnixNano(), userID)
+}
+
+func (s *sqlStore) EndAccess(ctx context.Context, userID int64) (int64, error) {
+	return s.generation(ctx, `UPDATE users SET access_generation = access_generation + 1
+		WHERE id = ? RETURNING access_generation`, userID)
+}
+
+func (s *sqlStore) AccessGeneration(ctx context.Context, userID int64) (int64, error) {
+	var gen int64
+	err := s.r.QueryRowContext(ctx, s.q(`SELECT access_generation FROM users WHERE id = ?`), userID).Scan(&gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, apperr.New(apperr.KindNotFound, "user not found")
+	}
+	if err != nil {
+		return 0, dbError(err)
+	}
+	return gen, nil
+}
+
+// generation runs a write returning a user's access generation.
+func (s *sqlStore) generation(ctx context.Context, query string, args ...any) (int64, error) {
+	var gen int64
+	err := s.w.QueryRowContext(ctx, s.q(query), args...).Scan(&gen)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, apperr.New(apperr.KindNotFound, "user not found")
+	}
+	if err != nil {
+		return 0, dbError(err)
+	}
+	return gen, nil
 }
 
 func (s *sqlStore) UpgradePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error) {
@@ -219,7 +250,7 @@ func (s *sqlStore) RecordLogin(ctx context.Context, userID int64, at time.Time) 
 // API keys
 
 const keySelect = `
-	SELECT k.id, k.user_id, u.username, u.role, k.name, k.prefix, k.digest, k.permissions,
+	SELECT k.id, k.user_id, u.username, u.role, u.access_generation, k.name, k.prefix, k.digest, k.permissions,
 	       k.created_at, k.expires_at, k.last_used_at, k.revoked_at
 	FROM api_keys k JOIN users u ON u.id = k.user_id`
 
@@ -230,7 +261,7 @@ func scanAPIKey(row scanner) (APIKey, error) {
 		created                    int64
 		expires, lastUsed, revoked sql.NullInt64
 	)
-	err := row.Scan(&k.ID, &k.UserID, &k.Username, &k.UserRole, &k.Name, &k.Prefix, &k.Digest, &perms,
+	err := row.Scan(&k.ID, &k.UserID, &k.Username, &k.UserRole, &k.UserGeneration, &k.Name, &k.Prefix, &k.Digest, &perms,
 		&created, &expires, &lastUsed, &revoked)
 	if err != nil {
 		return APIKey{}, err
@@ -411,6 +442,25 @@ func (s *sqlStore) ListAudit(ctx context.Context, actor string, limit int) ([]Au
 		return nil, dbError(err)
 	}
 	return events, nil
+}
+
+// Secrets
+
+func (s *sqlStore) Secret(ctx context.Context, name string, size int) ([]byte, error) {
+	fresh := make([]byte, size)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, apperr.Wrap(apperr.KindInternal, "could not make a secret", err)
+	}
+	// Whoever inserts first wins; everyone reads the winner's.
+	if _, err := s.w.ExecContext(ctx, s.q(`INSERT INTO app_secrets (name, value, created_at) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO NOTHING`), name, fresh, now().UnixNano()); err != nil {
+		return nil, dbError(err)
+	}
+	var value []byte
+	if err := s.w.QueryRowContext(ctx, s.q(`SELECT value FROM app_secrets WHERE name = ?`), name).Scan(&value); err != nil {
+		return nil, dbError(err)
+	}
+	return value, nil
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error {

@@ -28,6 +28,10 @@ type User struct {
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 	LastLoginAt  *time.Time
+	// AccessGeneration moves on each time the user's access is ended everywhere
+	// (password change, logout everywhere, ...): whatever was granted under an
+	// earlier one is void.
+	AccessGeneration int64
 }
 
 // UserSummary is a user as the admin list shows it.
@@ -42,6 +46,8 @@ type APIKey struct {
 	UserID      int64
 	Username    string // owner's username (read-only, filled by queries)
 	UserRole    string // owner's role (read-only, filled by queries)
+	// UserGeneration is the owner's AccessGeneration as of this read (read-only).
+	UserGeneration int64
 	Name        string
 	Prefix      string // the first characters of the key, safe to display
 	Digest      string // lowercase hex SHA-256 of the whole key
@@ -74,7 +80,14 @@ type Store interface {
 	UserByID(ctx context.Context, id int64) (User, error)
 	// ListUsers returns every user ordered by username, with their active key count.
 	ListUsers(ctx context.Context) ([]UserSummary, error)
-	UpdatePasswordHash(ctx context.Context, userID int64, hash string) error
+	// UpdatePasswordHash sets a new password and, in the same statement, moves the
+	// user's access generation on, returning the new one: nothing verified under
+	// the old password outlives the change.
+	UpdatePasswordHash(ctx context.Context, userID int64, hash string) (generation int64, err error)
+	// EndAccess moves the user's access generation on and returns the new one.
+	EndAccess(ctx context.Context, userID int64) (generation int64, err error)
+	// AccessGeneration reads the user's access generation; KindNotFound for no user.
+	AccessGeneration(ctx context.Context, userID int64) (int64, error)
 	// UpgradePasswordHash replaces a hash only if it is still oldHash, so that a
 	// cost upgrade racing a password change can never bring the old password back.
 	// It reports whether it replaced it.
@@ -96,6 +109,10 @@ type Store interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	// ListAudit returns the newest events first; actor "" means everyone's.
 	ListAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error)
+
+	// Secret returns the named secret, making it (size random bytes) if no instance
+	// has yet: every instance gets the same one.
+	Secret(ctx context.Context, name string, size int) ([]byte, error)
 
 	Ping(ctx context.Context) error
 	Close() error

@@ -59,7 +59,12 @@ func TestUsers(t *testing.T) {
 			wantKind(t, err, apperr.KindNotFound)
 			_, err = s.UserByID(ctx, 999999)
 			wantKind(t, err, apperr.KindNotFound)
-			wantKind(t, s.UpdatePasswordHash(ctx, 999999, "x"), apperr.KindNotFound)
+			_, err = s.UpdatePasswordHash(ctx, 999999, "x")
+			wantKind(t, err, apperr.KindNotFound)
+			_, err = s.EndAccess(ctx, 999999)
+			wantKind(t, err, apperr.KindNotFound)
+			_, err = s.AccessGeneration(ctx, 999999)
+			wantKind(t, err, apperr.KindNotFound)
 			wantKind(t, s.RecordLogin(ctx, 999999, time.Now()), apperr.KindNotFound)
 		})
 
@@ -71,7 +76,13 @@ func TestUsers(t *testing.T) {
 		})
 
 		t.Run("password change and login are recorded", func(t *testing.T) {
-			wantNoErr(t, s.UpdatePasswordHash(ctx, john.ID, "hash:new"))
+			before, err := s.AccessGeneration(ctx, john.ID)
+			wantNoErr(t, err)
+			gen, err := s.UpdatePasswordHash(ctx, john.ID, "hash:new")
+			wantNoErr(t, err)
+			if gen != before+1 {
+				t.Errorf("a password change moved the access generation from %d to %d, want %d", before, gen, before+1)
+			}
 			at := time.Date(2030, 1, 2, 3, 4, 5, 6, time.FixedZone("X", 3600))
 			wantNoErr(t, s.RecordLogin(ctx, john.ID, at))
 			got, err := s.UserByID(ctx, john.ID)
@@ -486,7 +497,8 @@ func TestUpgradePasswordHash(t *testing.T) {
 			t.Fatalf("upgrade of the current hash: %v %v", ok, err)
 		}
 		// A password change lands; an upgrade computed from the old hash must not undo it.
-		wantNoErr(t, s.UpdatePasswordHash(t.Context(), u.ID, "changed"))
+		_, err = s.UpdatePasswordHash(t.Context(), u.ID, "changed")
+		wantNoErr(t, err)
 		ok, err = s.UpgradePasswordHash(t.Context(), u.ID, "stronger", "stale")
 		if err != nil || ok {
 			t.Fatalf("upgrade of a replaced hash: %v %v", ok, err)
@@ -494,6 +506,70 @@ func TestUpgradePasswordHash(t *testing.T) {
 		got, _ := s.UserByID(t.Context(), u.ID)
 		if got.PasswordHash != "changed" {
 			t.Errorf("hash = %q, want the changed one", got.PasswordHash)
+		}
+	})
+}
+
+// Every ending of access moves the generation on by one, exactly, under
+// concurrency, and the key rows carry their owner's current generation.
+func TestAccessGeneration(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Store) {
+		u := mustCreateUser(t, s, "gene", RoleUser)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := s.EndAccess(t.Context(), u.ID); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		gen, err := s.AccessGeneration(t.Context(), u.ID)
+		if err != nil || gen != 20 {
+			t.Fatalf("after 20 ends: %d, %v", gen, err)
+		}
+		byName, _ := s.UserByUsername(t.Context(), "gene")
+		if byName.AccessGeneration != 20 {
+			t.Errorf("UserByUsername says generation %d, want 20", byName.AccessGeneration)
+		}
+		k := APIKey{UserID: u.ID, Name: "k", Prefix: "sk_live_x", Digest: "d-gene", Permissions: []string{"read"}}
+		wantNoErr(t, s.CreateAPIKey(t.Context(), &k))
+		got, err := s.APIKeyByDigest(t.Context(), "d-gene")
+		if err != nil || got.UserGeneration != 20 {
+			t.Errorf("key row says owner generation %d, %v; want 20", got.UserGeneration, err)
+		}
+	})
+}
+
+// A secret is made once and every caller, racing or later, reads the same one.
+func TestSecretIsSharedByEveryCaller(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Store) {
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		var wg sync.WaitGroup
+		for range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v, err := s.Secret(t.Context(), "csrf", 32)
+				if err != nil || len(v) != 32 {
+					t.Errorf("Secret = %d bytes, %v", len(v), err)
+					return
+				}
+				mu.Lock()
+				seen[string(v)] = true
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if len(seen) != 1 {
+			t.Fatalf("%d different secrets for one name", len(seen))
+		}
+		other, _ := s.Secret(t.Context(), "other", 32)
+		if seen[string(other)] {
+			t.Fatal("two names share a secret")
 		}
 	})
 }

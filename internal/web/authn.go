@@ -1,13 +1,11 @@
 package web
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,6 +15,7 @@ import (
 
 	"fiberauth/internal/apperr"
 	"fiberauth/internal/auth"
+	"fiberauth/internal/throttle"
 )
 
 const (
@@ -74,8 +73,7 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 		return !ok || (skip != nil && skip(c))
 	}
 	return chain(
-		s.loginThrottle(noAttempt, basicUsername, s.basicCredential),
-		markAuthFailures,
+		s.loginThrottle(noAttempt, basicUsername, s.basicKnown),
 		basicauth.New(basicauth.Config{
 			Next:  skip,
 			Realm: "fiberauth",
@@ -246,145 +244,87 @@ func requirePermission(permission, message string) fiber.Handler {
 	}
 }
 
-// markAuthFailures sets the status of an authentication failure on the response as
-// soon as it comes back up the chain, so the login throttle (a limiter that skips
-// successful requests) sees it; every other outcome, a 403 included, counts as success.
-func markAuthFailures(c *fiber.Ctx) error {
-	err := c.Next()
-	switch {
-	case apperr.Is(err, apperr.KindUnauthenticated):
-		c.Status(fiber.StatusUnauthorized)
-	case errors.Is(err, auth.ErrWrongCurrentPassword):
-		c.Status(fiber.StatusUnprocessableEntity)
-	}
-	return err
-}
-
 // sessionUsername is the logged-in user, for throttling password changes.
 func sessionUsername(c *fiber.Ctx) string {
 	p, _ := principal(c)
 	return p.Username
 }
 
-// loginThrottle limits failed logins per claimed username and client IP. It is not
-// Fiber's limiter, which counts successful requests while they are in flight (see
-// package throttle). credential, when set, tells what the request carries: a digest
-// that lets repeats of one credential in flight share one attempt, or that it is
-// known to be right (it passed bcrypt moments ago) and needs none.
+// loginThrottle limits failed logins per claimed username and client (package
+// throttle): only a wrong password counts, never more than LOGIN_MAX_FAILURES are
+// checked in a window on all instances together, and a correct one is never
+// refused as a failure. known, when set, tells that the request's credential
+// passed a check moments ago: it tests nothing, so it takes no place, but is
+// refused while the subject is blocked like any other.
 func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.Ctx) string,
-	credential func(*fiber.Ctx) (digest string, known bool)) fiber.Handler {
+	known func(*fiber.Ctx) bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if skip != nil && skip(c) {
 			return c.Next()
 		}
-		key := "login-failures:" + strings.ToLower(username(c)) + "|" + s.clientIP(c)
-		var digest string
-		if credential != nil {
-			var known bool
-			if digest, known = credential(c); known {
-				ok, retry, err := s.throttle.Known(key)
-				if err != nil {
-					return apperr.Wrap(apperr.KindUnavailable, "Rate-limit storage is unavailable", err)
-				}
-				if !ok {
-					return tooManyFailedLogins(c, retry)
-				}
-				return c.Next()
+		subject := strings.ToLower(username(c)) + "|" + s.clientIP(c)
+		if known != nil && known(c) {
+			if err := s.throttle.Check(subject); err != nil {
+				return throttleError(c, err)
 			}
+			return c.Next()
 		}
-		attempt, ok, retry, err := s.throttle.Begin(key, digest)
+		attempt, err := s.throttle.Begin(c.UserContext(), subject)
 		if err != nil {
-			return apperr.Wrap(apperr.KindUnavailable, "Rate-limit storage is unavailable", err)
-		}
-		if !ok {
-			return tooManyFailedLogins(c, retry)
+			return throttleError(c, err)
 		}
 		err = c.Next()
-		// As with the limiter's SkipSuccessfulRequests: markAuthFailures has put the
-		// 401 of a failed login on the response by now; anything below 400 succeeded.
-		if eerr := attempt.End(c.Response().StatusCode() < fiber.StatusBadRequest); eerr != nil {
+		if eerr := attempt.End(wrongPassword(err)); eerr != nil {
 			s.log.WarnContext(c.UserContext(), "login throttle: recording the outcome failed", "err", eerr)
 		}
 		return err
 	}
 }
 
-func tooManyFailedLogins(c *fiber.Ctx, retryAfter time.Duration) error {
-	c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
+// wrongPassword reports whether a login's error says its password was checked and
+// wrong. Anything else (success, a malformed request, a 403 for a right password, an
+// outage) is not a failed guess and must not count against the user.
+func wrongPassword(err error) bool {
+	return errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrWrongCurrentPassword)
+}
+
+// throttleError answers a refused attempt with 429 and Retry-After, and a storage
+// that does not answer with 503.
+func throttleError(c *fiber.Ctx, err error) error {
+	var refused *throttle.Refused
+	if !errors.As(err, &refused) {
+		return apperr.Wrap(apperr.KindUnavailable, "Rate-limit storage is unavailable", err)
+	}
+	c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((refused.RetryAfter+time.Second-1)/time.Second), 10))
+	if refused.Busy {
+		return apperr.New(apperr.KindRateLimited, "Too many logins in progress; try again shortly")
+	}
 	return apperr.New(apperr.KindRateLimited, "Too many failed logins; try again later")
 }
 
-// basicCredential is what the throttle needs to know of a request's Basic
-// credentials: whether they passed bcrypt moments ago, and if not a digest of them
-// (never the password itself) so that repeats in flight share one attempt.
-func (s *server) basicCredential(c *fiber.Ctx) (digest string, known bool) {
+// basicKnown reports whether the request's Basic credentials passed bcrypt moments
+// ago (so checking them again tests nothing).
+func (s *server) basicKnown(c *fiber.Ctx) bool {
 	username, password, ok := basicCredentials(c)
-	if !ok {
-		return "", false
-	}
-	if s.auth.RecentlyVerified(username, password) {
-		return "", true
-	}
-	sum := sha256.Sum256([]byte(c.Get(fiber.HeaderAuthorization)))
-	return string(sum[:]), false
+	return ok && s.auth.RecentlyVerified(username, password)
 }
 
-// apiRateLimit limits requests per client on the API routes.
-func (s *server) apiRateLimit() []fiber.Handler {
-	return []fiber.Handler{limiter.New(limiter.Config{
-		Max:          s.cfg.RateLimitMax,
-		Expiration:   s.cfg.RateLimitWindow,
-		Storage:      s.limits,
-		KeyGenerator: s.rateKey,
+// apiRateLimit limits requests per client on the API routes: Fiber's limiter,
+// counting in the shared state with one atomic operation (sharedWindow).
+func (s *server) apiRateLimit() fiber.Handler {
+	return limiter.New(limiter.Config{
+		Max:               s.cfg.RateLimitMax,
+		Expiration:        s.cfg.RateLimitWindow,
+		KeyGenerator:      s.rateKey,
+		LimiterMiddleware: sharedWindow{store: s.shared},
 		LimitReached: func(c *fiber.Ctx) error {
 			return apperr.New(apperr.KindRateLimited, "Rate limit exceeded")
 		},
-	}), s.limitsReachable}
-}
-
-// limitsReachable fails closed when the limiter's storage does not answer: Fiber's
-// limiter ignores storage errors, which would quietly turn every limit off.
-func (s *server) limitsReachable(c *fiber.Ctx) error {
-	if s.limits.failed(s.rateKey(c)) {
-		return apperr.New(apperr.KindUnavailable, "Rate-limit storage is unavailable")
-	}
-	return c.Next()
+	})
 }
 
 // rateKey is the limiter's counter for the request's client.
 func (s *server) rateKey(c *fiber.Ctx) string { return "rate:" + s.clientIP(c) }
-
-// watchedStorage remembers, per key, whether the last call for it failed, so that
-// limitsReachable judges a request by its own counter, not by another client's.
-type watchedStorage struct {
-	fiber.Storage
-	failing sync.Map // key -> struct{}, present while the key's last call failed
-}
-
-func (w *watchedStorage) note(key string, err error) {
-	if err != nil {
-		w.failing.Store(key, struct{}{})
-	} else {
-		w.failing.Delete(key)
-	}
-}
-
-func (w *watchedStorage) failed(key string) bool {
-	_, bad := w.failing.Load(key)
-	return bad
-}
-
-func (w *watchedStorage) Get(key string) ([]byte, error) {
-	v, err := w.Storage.Get(key)
-	w.note(key, err)
-	return v, err
-}
-
-func (w *watchedStorage) Set(key string, val []byte, exp time.Duration) error {
-	err := w.Storage.Set(key, val, exp)
-	w.note(key, err)
-	return err
-}
 
 // loginUsername is the username a /login body claims, for throttling.
 func loginUsername(c *fiber.Ctx) string {

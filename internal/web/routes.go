@@ -46,7 +46,7 @@ func (s *server) routes(app *fiber.App) {
 	// Sessions (the article's routes, also the browser's: JSON or HTML by wantsHTML).
 	app.Get("/login", chain(noStore, s.sessionAuth(true), csrfLogin, s.handleLoginPage)...)
 	app.Post("/login", chain(noStore, inForm(loginForm), apiLimit, csrfLogin, s.loginThrottle(nil, loginUsername, nil),
-		markAuthFailures, s.handleLogin)...)
+		s.handleLogin)...)
 	app.Get("/dashboard", chain(session, s.handleDashboard)...)
 	app.Post("/logout", chain(noStore, csrfSession, s.handleLogout)...)
 
@@ -59,7 +59,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/register", chain(noStore, s.registrationOpen, inForm(registerForm), apiLimit, csrfLogin, s.handleRegister)...)
 	app.Get("/account", chain(session, s.handleAccountPage)...)
 	app.Post("/account/password", chain(inForm(passwordForm), session, apiLimit,
-		s.loginThrottle(nil, sessionUsername, nil), markAuthFailures, s.handlePasswordChange)...)
+		s.loginThrottle(nil, sessionUsername, nil), s.handlePasswordChange)...)
 	app.Get("/admin/users", chain(admin, s.handleAdminUsers)...)
 
 	// Try it and read it. The playground's calls go through the routes above, each

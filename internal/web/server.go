@@ -23,6 +23,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
+	"fiberauth/internal/shared"
 	"fiberauth/internal/throttle"
 )
 
@@ -37,8 +38,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	Auth     *auth.Service
 	Sessions *sessions.Manager
-	// Storage holds rate-limit counters (memory, or Redis shared by all instances).
-	Storage fiber.Storage
+	// Shared is the state every instance sees (memory, or Redis shared by all
+	// instances): rate-limit counters and the failed-login throttle.
+	Shared shared.Store
 	// StorageReady reports whether the session/limiter storage answers (for /readyz); nil means always.
 	StorageReady func(context.Context) error
 	// Views renders the HTML pages (NewViews over views.FS, or the views folder in
@@ -55,7 +57,7 @@ type server struct {
 	log          *slog.Logger
 	auth         *auth.Service
 	sessions     *sessions.Manager
-	limits       *watchedStorage
+	shared       shared.Store
 	storageReady func(context.Context) error
 	throttle     *throttle.Throttle // failed logins per username and client IP
 	apiDoc       *apidoc.Doc
@@ -93,9 +95,9 @@ func NewServer(d Deps) *fiber.App {
 		log:          d.Logger,
 		auth:         d.Auth,
 		sessions:     d.Sessions,
-		limits:       &watchedStorage{Storage: d.Storage},
+		shared:       d.Shared,
 		storageReady: d.StorageReady,
-		throttle:     throttle.New(d.Storage, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),
+		throttle:     throttle.New(d.Shared, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),
 		apiDoc:       d.APIDoc,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
