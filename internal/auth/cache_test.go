@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/storage/memory/v2"
-
+	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
 )
 
@@ -94,7 +93,12 @@ func newCacheTestService(t *testing.T, seed bool, opts Options) testService {
 	if opts.CredentialTTL == 0 {
 		opts.CredentialTTL = DefaultCredentialTTL
 	}
-	svc, err := NewService(spy, opts)
+	if opts.Shared == nil {
+		mem := shared.NewMemory(nil)
+		t.Cleanup(func() { mem.Close() })
+		opts.Shared = mem
+	}
+	svc, err := NewService(t.Context(), spy, opts)
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
@@ -304,7 +308,7 @@ func TestCredentialCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.ChangePassword(t.Context(), p.UserID, "secret123", "a-new-password"); err != nil {
+		if _, err := s.ChangePassword(t.Context(), p.UserID, "secret123", "a-new-password"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.VerifyPassword(t.Context(), "john", "secret123"); !errors.Is(err, ErrInvalidCredentials) {
@@ -326,7 +330,7 @@ func TestCredentialCache(t *testing.T) {
 		}
 		// The verification reads the old hash; the change lands before bcrypt is done.
 		s.spy.onceAfterUserLookup(func() {
-			if err := s.ChangePassword(context.Background(), john.UserID, "secret123", "a-new-password"); err != nil {
+			if _, err := s.ChangePassword(context.Background(), john.UserID, "secret123", "a-new-password"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -385,7 +389,7 @@ func TestCredentialCache(t *testing.T) {
 		c.size = 2
 		for i := range 5 {
 			k := c.mac("user"+strconv.Itoa(i), "password")
-			c.Put(k, Principal{UserID: int64(i)}, c.Epoch(), "", "")
+			c.Put(k, Principal{UserID: int64(i)})
 		}
 		if got := c.len(); got > 2 {
 			t.Errorf("cache holds %d credentials, want at most 2", got)
@@ -404,12 +408,12 @@ func TestCachesAcrossInstances(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { st.Close() })
-		shared := memory.New()
-		t.Cleanup(func() { shared.Close() })
+		state := shared.NewMemory(nil)
+		t.Cleanup(func() { state.Close() })
 		clock := testenv.NewClock(time.Now())
 		newInstance := func(st store.Store) *Service {
-			svc, err := NewService(st, Options{BcryptCost: 4, CredentialTTL: time.Hour, KeyCacheTTL: time.Hour,
-				Shared: shared, Now: clock.Now})
+			svc, err := NewService(t.Context(), st, Options{BcryptCost: 4, CredentialTTL: time.Hour, KeyCacheTTL: time.Hour,
+				Shared: state, Now: clock.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -450,7 +454,7 @@ func TestCachesAcrossInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.ChangePassword(t.Context(), john.UserID, "secret123", "a-new-password"); err != nil {
+		if _, err := a.ChangePassword(t.Context(), john.UserID, "secret123", "a-new-password"); err != nil {
 			t.Fatal(err)
 		}
 		if b.RecentlyVerified("John", "secret123") {
@@ -472,7 +476,7 @@ func TestCachesAcrossInstances(t *testing.T) {
 		}
 		// b reads the old hash; a changes the password before b's bcrypt is done.
 		spyB.onceAfterUserLookup(func() {
-			if err := a.ChangePassword(context.Background(), john.UserID, "secret123", "a-new-password"); err != nil {
+			if _, err := a.ChangePassword(context.Background(), john.UserID, "secret123", "a-new-password"); err != nil {
 				t.Error(err)
 			}
 		})
@@ -490,7 +494,7 @@ func TestCachesAcrossInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.ChangePassword(t.Context(), bob.UserID, "securepass", "a-new-password"); err != nil {
+		if _, err := a.ChangePassword(t.Context(), bob.UserID, "securepass", "a-new-password"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := b.VerifyPassword(t.Context(), "bob", "a-new-password"); err != nil {

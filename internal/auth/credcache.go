@@ -10,9 +10,9 @@ import (
 )
 
 // DefaultCredentialTTL is how long a verified Basic credential is trusted before
-// bcrypt runs again. A password changed through this process drops the user's
-// entries at once; the TTL bounds everything else (a change made by another
-// instance, or a user deleted directly in the database).
+// bcrypt runs again. A password change anywhere voids the user's entries at once
+// (their access generation moves on); the TTL bounds what the generation does not
+// see, such as a hash replaced directly in the database.
 const DefaultCredentialTTL = time.Minute
 
 // DefaultCredentialCacheSize bounds the number of cached credentials. Only
@@ -33,10 +33,10 @@ type credentialCache struct {
 	macs sync.Pool
 
 	mu sync.Mutex
-	// epoch counts ForgetUser calls. A verification notes it before reading the
-	// user's hash and caches its result only if no password changed meanwhile, so a
-	// bcrypt of the old password that finishes after a change cannot re-admit it.
-	epoch   uint64
+	// An entry's principal carries the access generation of the row its password
+	// was checked against; a hit is trusted only while that is still the user's
+	// (Service.cachedPassword), so a check of the old password that finishes after
+	// a change cannot re-admit it.
 	entries map[credKey]cachedCredential
 	byUser  map[int64]map[credKey]struct{}
 }
@@ -46,8 +46,6 @@ type credKey [sha256.Size]byte
 type cachedCredential struct {
 	principal Principal
 	expires   time.Time
-	marker    string // passwordMarker of the username, made once rather than per hit
-	version   string // what the marker held when the credential was verified
 }
 
 func newCredentialCache(ttl time.Duration, now func() time.Time) *credentialCache {
@@ -88,30 +86,20 @@ func (c *credentialCache) Get(k credKey) (cachedCredential, bool) {
 	return cachedCredential{}, false
 }
 
-// Epoch is read before a verification looks the user up, and handed to Put.
-func (c *credentialCache) Epoch() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.epoch
-}
-
-// Put remembers a verified credential, unless a password changed since epoch.
-func (c *credentialCache) Put(k credKey, p Principal, epoch uint64, marker, version string) {
+// Put remembers a verified credential.
+func (c *credentialCache) Put(k credKey, p Principal) {
 	if c.ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if epoch != c.epoch {
-		return
-	}
 	if _, ok := c.entries[k]; !ok && len(c.entries) >= c.size {
 		for victim, e := range c.entries { // map order is random enough to pick a victim
 			c.dropLocked(victim, e.principal.UserID)
 			break
 		}
 	}
-	c.entries[k] = cachedCredential{principal: p, expires: c.now().Add(c.ttl), marker: marker, version: version}
+	c.entries[k] = cachedCredential{principal: p, expires: c.now().Add(c.ttl)}
 	if c.byUser[p.UserID] == nil {
 		c.byUser[p.UserID] = map[credKey]struct{}{}
 	}
@@ -127,11 +115,11 @@ func (c *credentialCache) Drop(k credKey) {
 	}
 }
 
-// ForgetUser drops every cached credential of a user, e.g. when their password changes.
+// ForgetUser drops every cached credential of a user, e.g. when their access ends
+// (their generation would void them anyway; this frees the memory at once).
 func (c *credentialCache) ForgetUser(userID int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.epoch++
 	for k := range c.byUser[userID] {
 		delete(c.entries, k)
 	}

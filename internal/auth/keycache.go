@@ -54,7 +54,10 @@ type cachedKey struct {
 	permissions []string
 	expiresAt   time.Time // zero: never
 	until       time.Time // end of the cache entry
-	marker      string    // keyMarker of id, made once rather than per hit
+	generation  int64     // the owner's access generation when the key was read
+	// shared are the keys of what a hit reads in the shared state: the owner's
+	// generation and the key's revoke marker, made once rather than per hit.
+	shared [2]string
 }
 
 // keyLookup is the cache's answer about a digest.
@@ -117,7 +120,8 @@ func (c *keyCache) put(d digest, k store.APIKey, epoch uint64, now time.Time) {
 	e := cachedKey{id: k.ID, userID: k.UserID, username: k.Username, role: k.UserRole,
 		// Clipped, so that a caller appending to a principal's permissions cannot
 		// write into the slice every later request shares.
-		permissions: slices.Clip(k.Permissions), until: now.Add(c.ttl), marker: keyMarker(k.ID)}
+		permissions: slices.Clip(k.Permissions), until: now.Add(c.ttl), generation: k.UserGeneration,
+		shared: [2]string{accessKey(k.UserID), keyMarker(k.ID)}}
 	if k.ExpiresAt != nil {
 		e.expiresAt = *k.ExpiresAt
 	}
@@ -154,6 +158,18 @@ func (c *keyCache) forgetID(id int64) {
 	c.epoch++
 	if d, ok := c.byID[id]; ok {
 		c.dropLocked(d)
+	}
+}
+
+// forgetUser drops every key of a user, e.g. because their access ended.
+func (c *keyCache) forgetUser(userID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	for d, k := range c.valid {
+		if k.userID == userID {
+			c.dropLocked(d)
+		}
 	}
 }
 

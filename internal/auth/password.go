@@ -28,19 +28,24 @@ func ValidatePassword(field, password string) error {
 	return nil
 }
 
-// hasher hashes and checks passwords at one bcrypt cost.
+// hasher hashes passwords at one bcrypt cost, and checks them so that a wrong
+// password costs the same whoever it is for: a known user whatever the cost of
+// their stored hash, or nobody at all.
 type hasher struct {
 	cost int
-	// dummy is a hash of a random password at the same cost: unknown users are checked
-	// against it so that they take as long as known ones.
+	// dummy is a hash of a random password at the costliest cost in use (the
+	// configured one, or a higher one still stored from before): unknown users are
+	// checked against it so that they take as long as the slowest known ones.
 	dummy []byte
 	// compare is bcrypt.CompareHashAndPassword; tests wrap it to see which hash each
 	// path compares against.
 	compare func(hash, password []byte) error
 }
 
-func newHasher(cost int) (hasher, error) {
-	dummy, err := bcrypt.GenerateFromPassword([]byte("not-a-real-password-just-for-timing"), cost)
+// newHasher hashes at cost; storedCost is the highest cost among the stored hashes
+// (0 for none).
+func newHasher(cost, storedCost int) (hasher, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not-a-real-password-just-for-timing"), max(cost, storedCost))
 	if err != nil {
 		return hasher{}, err
 	}
@@ -60,8 +65,13 @@ func (h hasher) Hash(password string) (string, error) {
 }
 
 // Check reports whether password matches hash. A nil hash means "no such user": the
-// dummy is compared instead so the answer takes the same time, and is always false.
-// A password over 72 bytes never matches, even if its first 72 bytes would.
+// dummy is compared instead, and the answer is always false. A password over 72
+// bytes never matches, even if its first 72 bytes would.
+//
+// A wrong password costs what a compare against the dummy costs, whatever hash it
+// was compared with: bcrypt's work doubles with each cost step, so a hash of a
+// lower cost is compared again 2^(dummy cost - its cost) - 1 more times (as Django's
+// harden_runtime does). A right one is not padded: only its owner sees that time.
 func (h hasher) Check(hash []byte, password string) bool {
 	tooLong := len(password) > MaxPasswordBytes
 	if tooLong {
@@ -71,12 +81,30 @@ func (h hasher) Check(hash []byte, password string) bool {
 		_ = h.compare(h.dummy, []byte(password))
 		return false
 	}
-	ok := h.compare(hash, []byte(password)) == nil
-	return ok && !tooLong
+	ok := h.compare(hash, []byte(password)) == nil && !tooLong
+	if !ok {
+		h.pad(hash, password)
+	}
+	return ok
 }
 
-// NeedsRehash reports whether hash was made with a lower cost than the current one.
+// pad repeats a compare against hash until it has cost what one against the dummy
+// does.
+func (h hasher) pad(hash []byte, password string) {
+	cost, err := bcrypt.Cost(hash)
+	target, _ := bcrypt.Cost(h.dummy)
+	if err != nil || cost >= target {
+		return
+	}
+	for range (1 << (target - cost)) - 1 {
+		_ = h.compare(hash, []byte(password))
+	}
+}
+
+// NeedsRehash reports whether hash was made with another cost than the current one:
+// a lower one is weaker, a higher one makes its user's logins (and, through the
+// dummy, everyone's failed ones) slower than configured.
 func (h hasher) NeedsRehash(hash []byte) bool {
 	cost, err := bcrypt.Cost(hash)
-	return err == nil && cost < h.cost
+	return err == nil && cost != h.cost
 }

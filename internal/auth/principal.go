@@ -21,6 +21,10 @@ type Principal struct {
 	Method      string
 	Permissions []string
 	KeyID       int64 // the API key used, for MethodAPIKey
+	// Generation is the user's access generation when the credential was checked:
+	// what is granted on the strength of this principal (a session) is stamped with
+	// it, and void once the user's access ends (access.go).
+	Generation int64
 }
 
 // Can reports whether the principal holds a permission.
@@ -41,5 +45,6 @@ func RolePermissions(role string) []string {
 }
 
 func userPrincipal(u store.User, method string) Principal {
-	return Principal{UserID: u.ID, Username: u.Username, Role: u.Role, Method: method, Permissions: RolePermissions(u.Role)}
+	return Principal{UserID: u.ID, Username: u.Username, Role: u.Role, Method: method, Permissions: RolePermissions(u.Role),
+		Generation: u.AccessGeneration}
 }

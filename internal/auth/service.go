@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -53,11 +54,15 @@ type Options struct {
 	// cache. (Unlike CredentialTTL, on by default: every Service, tests' included,
 	// should behave as production does.)
 	KeyCacheTTL time.Duration
-	// Shared, when set, is storage every instance sees (Redis with REDIS_URL): revokes
-	// and password changes are announced there, and every cache hit checks it, so a
-	// change made by another instance counts on its very next request. Without it,
-	// the caches' TTLs bound how long another instance's change goes unseen.
+	// Shared is the state every instance sees (Redis with REDIS_URL, else this
+	// process's memory): users' access generations and key revoke markers live
+	// there, and every cache hit checks them, so a change made by another instance
+	// counts on its very next request. Required.
 	Shared SharedStore
+	// GenerationTTL bounds how long the shared copy of a user's access generation is
+	// trusted before it is read from the database again (access.go); zero means
+	// DefaultGenerationTTL.
+	GenerationTTL time.Duration
 	// KeyCacheSize bounds the number of keys, and separately of unknown digests,
 	// remembered; zero means DefaultKeyCacheSize.
 	KeyCacheSize int
@@ -75,17 +80,30 @@ type Service struct {
 	// verifying lets concurrent misses of one credential share a bcrypt compare.
 	verifying singleflight.Group
 	keys      *keyCache
-	markers   markers
+	shared    SharedStore
+	access    generations
 	usage     *usageRecorder
 	log       *slog.Logger
 	now       func() time.Time
 }
 
 // NewService builds a Service over st. Call Close to flush pending writes.
-func NewService(st store.Store, opts Options) (*Service, error) {
-	h, err := newHasher(opts.BcryptCost)
+func NewService(ctx context.Context, st store.Store, opts Options) (*Service, error) {
+	if opts.Shared == nil {
+		return nil, errors.New("auth: Options.Shared is required")
+	}
+	// Unknown users are checked against a hash as costly as the costliest stored
+	// one, so that a user with an older (higher) cost cannot be told from nobody.
+	storedCost, err := st.MaxPasswordCost(ctx)
 	if err != nil {
 		return nil, err
+	}
+	h, err := newHasher(opts.BcryptCost, storedCost)
+	if err != nil {
+		return nil, err
+	}
+	if opts.GenerationTTL <= 0 {
+		opts.GenerationTTL = DefaultGenerationTTL
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -105,7 +123,8 @@ func NewService(st store.Store, opts Options) (*Service, error) {
 	s := &Service{store: st, hasher: h, log: opts.Logger, now: opts.Now}
 	s.creds = newCredentialCache(opts.CredentialTTL, opts.Now)
 	s.keys = newKeyCache(opts.KeyCacheTTL, opts.KeyCacheSize)
-	s.markers = markers{store: opts.Shared, keyTTL: opts.KeyCacheTTL, pwTTL: opts.CredentialTTL}
+	s.shared = opts.Shared
+	s.access = generations{shared: opts.Shared, store: st, ttl: opts.GenerationTTL}
 	s.usage = newUsageRecorder(st, opts.UsageFlushInterval, opts.Logger)
 	return s, nil
 }
@@ -122,7 +141,7 @@ func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 // so a Basic client repeating it pays for bcrypt once per CredentialTTL.
 func (s *Service) VerifyPassword(ctx context.Context, username, password string) (Principal, error) {
 	k := s.creds.mac(username, password)
-	if p, ok := s.cachedPassword(k); ok {
+	if p, ok := s.cachedPassword(ctx, k); ok {
 		return p, nil
 	}
 	// Requests carrying the same credential at the same time (a client's parallel
@@ -130,17 +149,12 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password string)
 	// instead of queueing one each. The shared work must not end with the first
 	// caller's request, so it runs without that request's cancellation.
 	v, err, _ := s.verifying.Do(string(k[:]), func() (any, error) {
-		if p, ok := s.cachedPassword(k); ok {
+		if p, ok := s.cachedPassword(ctx, k); ok {
 			return p, nil
 		}
-		// Both read before the hash, so that a change landing during bcrypt makes
-		// the result uncacheable here (epoch) or stale everywhere (version).
-		epoch := s.creds.Epoch()
-		marker := passwordMarker(username)
-		version, versionOK := s.markers.passwordVersion(marker)
 		p, err := s.checkPassword(context.WithoutCancel(ctx), username, password)
-		if err == nil && versionOK {
-			s.creds.Put(k, p, epoch, marker, version)
+		if err == nil {
+			s.creds.Put(k, p)
 		}
 		return p, err
 	})
@@ -151,17 +165,17 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password string)
 }
 
 // cachedPassword answers from the credential cache when the entry is current: not
-// expired, and no password change announced for the user since it was made.
-func (s *Service) cachedPassword(k credKey) (Principal, bool) {
+// expired, and granted under the user's current access generation.
+func (s *Service) cachedPassword(ctx context.Context, k credKey) (Principal, bool) {
 	e, ok := s.creds.Get(k)
 	if !ok {
 		return Principal{}, false
 	}
-	current, readOK := s.markers.passwordVersion(e.marker)
-	if !readOK {
+	gen, _, err := s.access.current(ctx, e.principal.UserID)
+	if err != nil {
 		return Principal{}, false
 	}
-	if current != e.version {
+	if gen != e.principal.Generation {
 		s.creds.Drop(k)
 		return Principal{}, false
 	}
@@ -169,10 +183,10 @@ func (s *Service) cachedPassword(k credKey) (Principal, bool) {
 }
 
 // RecentlyVerified reports whether VerifyPassword would answer from its cache: the
-// credential passed bcrypt less than CredentialTTL ago and the password has not
-// changed since. It is never true for a wrong password.
+// credential passed bcrypt less than CredentialTTL ago and the user's access has not
+// ended since. It is never true for a wrong password.
 func (s *Service) RecentlyVerified(username, password string) bool {
-	_, ok := s.cachedPassword(s.creds.mac(username, password))
+	_, ok := s.cachedPassword(context.Background(), s.creds.mac(username, password))
 	return ok
 }
 
@@ -304,32 +318,30 @@ func (s *Service) ListUsers(ctx context.Context) ([]store.UserSummary, error) {
 	return s.store.ListUsers(ctx)
 }
 
-// ChangePassword replaces a user's password after checking the current one, and
-// forgets every cached credential of that user at once.
-func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) error {
+// ChangePassword replaces a user's password after checking the current one and
+// ends everything granted under the old one, everywhere (EndAccess), before it
+// returns. It returns the user's new access generation, under which the caller may
+// grant the user a new session.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) (generation int64, err error) {
 	u, err := s.store.UserByID(ctx, userID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if !s.hasher.Check([]byte(u.PasswordHash), current) {
-		return ErrWrongCurrentPassword
+		return 0, ErrWrongCurrentPassword
 	}
 	if err := ValidatePassword("new_password", next); err != nil {
-		return err
+		return 0, err
 	}
 	hash, err := s.hasher.Hash(next)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := s.store.UpdatePasswordHash(ctx, userID, hash); err != nil {
-		return err
+	gen, err := s.store.UpdatePasswordHash(ctx, userID, hash)
+	if err != nil {
+		return 0, err
 	}
-	s.creds.ForgetUser(userID)
-	if err := s.markers.announcePasswordChange(passwordMarker(u.Username)); err != nil {
-		// The change is made; other instances just learn it when their entries expire.
-		s.log.WarnContext(ctx, "announcing a password change failed", "user_id", userID, "err", err)
-	}
-	return nil
+	return gen, s.publishGeneration(userID, gen)
 }
 
 // SeedDemo stores the article's demo users and keys, idempotently.
@@ -421,7 +433,7 @@ func (s *Service) ListAPIKeys(ctx context.Context, userID int64) ([]store.APIKey
 func (s *Service) RevokeAPIKey(ctx context.Context, userID, keyID int64) (store.APIKey, error) {
 	k, err := s.store.RevokeAPIKey(ctx, userID, keyID, s.now().UTC())
 	s.keys.forgetID(keyID)
-	if aerr := s.markers.announceRevoke(keyMarker(keyID)); aerr != nil {
+	if aerr := s.shared.Set(keyMarker(keyID), []byte{1}, keyMarkerTTL); aerr != nil {
 		// The revoke is made; other instances just learn it when their entries expire.
 		s.log.WarnContext(ctx, "announcing a key revoke failed", "key_id", keyID, "err", aerr)
 	}
@@ -438,8 +450,8 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, erro
 	d := digest(sha256.Sum256([]byte(key)))
 	now := s.now()
 	cached, found, epoch := s.keys.get(d, now)
-	if found == keyValid && s.markers.keyRevoked(cached.marker) {
-		s.keys.forgetID(cached.id) // revoked by another instance, or the store does not answer
+	if found == keyValid && !s.keyStillValid(cached) {
+		s.keys.forgetID(cached.id) // ask the database, which knows
 		cached, found, epoch = s.keys.get(d, now)
 	}
 	switch found {
@@ -454,6 +466,11 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, erro
 		if err != nil {
 			return Principal{}, err
 		}
+		// The owner's generation, read with the key, goes into the shared state so
+		// that the next hit finds it there (see keyStillValid).
+		if _, err := s.access.raise(k.UserID, k.UserGeneration); err != nil {
+			return Principal{}, err
+		}
 		s.keys.put(d, k, epoch, now)
 		if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {
 			return Principal{}, ErrInvalidAPIKey
@@ -463,6 +480,20 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, erro
 	s.usage.Record(cached.id, now.UTC())
 	return Principal{UserID: cached.userID, Username: cached.username, Role: cached.role, Method: MethodAPIKey,
 		Permissions: cached.permissions, KeyID: cached.id}, nil
+}
+
+// keyStillValid reports whether a cached key may be trusted: the shared state says
+// its owner's access has not ended since it was read, and it has no revoke marker.
+// A store that does not answer, or an owner's generation missing from it (expired,
+// or a Redis that restarted empty and so lost the markers too), is a no: the
+// caller asks the database.
+func (s *Service) keyStillValid(k cachedKey) bool {
+	vals, err := s.shared.GetMany(k.shared[:]...)
+	if err != nil || vals[0] == nil || vals[1] != nil {
+		return false
+	}
+	gen, err := strconv.ParseInt(string(vals[0]), 10, 64)
+	return err == nil && gen == k.generation
 }
 
 // UserPrincipalByName looks a user up by name (for the admin CLI).

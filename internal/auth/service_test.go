@@ -10,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"fiberauth/internal/apperr"
+	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
 )
 
@@ -31,7 +32,9 @@ func newTestService(t *testing.T, cost int) (*Service, store.Store, *testenv.Clo
 
 func newServiceOn(t *testing.T, st store.Store, cost int, clock *testenv.Clock) *Service {
 	t.Helper()
-	svc, err := NewService(st, Options{BcryptCost: cost, CredentialTTL: time.Minute, Now: clock.Now})
+	mem := shared.NewMemory(nil)
+	t.Cleanup(func() { mem.Close() })
+	svc, err := NewService(t.Context(), st, Options{BcryptCost: cost, CredentialTTL: time.Minute, Shared: mem, Now: clock.Now})
 	if err != nil {
 		t.Fatalf("service: %v", err)
 	}
@@ -158,10 +161,10 @@ func TestChangePasswordForgetsCachedCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.ChangePassword(t.Context(), p.UserID, "wrong-current", "new-password-1"); !apperr.Is(err, apperr.KindValidation) {
+	if _, err := svc.ChangePassword(t.Context(), p.UserID, "wrong-current", "new-password-1"); !apperr.Is(err, apperr.KindValidation) {
 		t.Fatalf("wrong current password: %v", err)
 	}
-	if err := svc.ChangePassword(t.Context(), p.UserID, "securepass", "new-password-1"); err != nil {
+	if _, err := svc.ChangePassword(t.Context(), p.UserID, "securepass", "new-password-1"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := svc.VerifyPassword(t.Context(), "bob", "securepass"); err != ErrInvalidCredentials {

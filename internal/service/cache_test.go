@@ -74,7 +74,7 @@ func TestCachedCredentialsOverHTTP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := srv.Auth.ChangePassword(t.Context(), john.UserID, "secret123", "a-new-password"); err != nil {
+		if _, err := srv.Auth.ChangePassword(t.Context(), john.UserID, "secret123", "a-new-password"); err != nil {
 			t.Fatal(err)
 		}
 		wantStatus(t, srv, "/basic/profile", basic("john", "secret123"), http.StatusUnauthorized)

@@ -13,14 +13,13 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/storage/memory/v2"
-	"github.com/gofiber/storage/redis/v3"
 	goredis "github.com/redis/go-redis/v9"
 
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
+	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
 	"fiberauth/internal/web"
 	"fiberauth/public"
@@ -32,10 +31,11 @@ import (
 // seeded when configured.
 type Core struct {
 	Store store.Store
-	// Storage is shared by every instance when it is Redis. The identity service
-	// announces revokes and password changes there, so that every instance's caches
-	// (and those of a server this admin CLI runs next to) drop them at once.
-	Storage fiber.Storage
+	// Storage is shared by every instance when it is Redis: sessions, limits, the
+	// failed-login throttle, and the users' access generations, through which a
+	// revoke or a password change (even one made by this admin CLI) counts on every
+	// instance at once.
+	Storage shared.Store
 	Auth    *auth.Service
 }
 
@@ -51,8 +51,14 @@ func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Cor
 		st.Close()
 		return nil, err
 	}
-	svc, err := auth.NewService(st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL,
-		Shared: storage, Logger: logger})
+	// Without Redis the shared state is this process's own, so what the admin CLI
+	// (another process) writes reaches a running server only through the database.
+	genTTL := auth.DefaultGenerationTTL
+	if cfg.RedisURL == "" {
+		genTTL = auth.LocalGenerationTTL
+	}
+	svc, err := auth.NewService(ctx, st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL,
+		Shared: storage, GenerationTTL: genTTL, Logger: logger})
 	if err != nil {
 		storage.Close()
 		st.Close()
@@ -100,12 +106,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		Config: cfg,
 		Logger: logger,
 		Auth:   core.Auth,
-		Sessions: sessions.NewManager(storage, sessions.Config{
+		Sessions: sessions.NewManager(storage, core.Auth, sessions.Config{
 			IdleTimeout:     cfg.SessionIdleTimeout,
 			AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 			Secure:          cfg.Production(),
 		}),
-		Storage:      storage,
+		Shared:       storage,
 		StorageReady: storagePing(storage),
 		Views:        engine,
 		Static:       public.FS,
@@ -131,31 +137,43 @@ func (s *Server) Close() error {
 }
 
 // OpenStorage returns in-process memory storage, or Redis when redisURL is set so
-// that sessions and rate limits are shared by every instance. The Redis client gets
-// short timeouts and one retry: when Redis is down, a request should fail fast with
-// 503 rather than queue behind reconnect attempts.
-func OpenStorage(ctx context.Context, redisURL string) (fiber.Storage, error) {
+// that sessions, limits and access generations are shared by every instance.
+//
+// Every request that needs Redis must answer (503 when Redis does not) within
+// RedisBound: the client gets short timeouts and no retry of a command that timed
+// out, each compound operation is cut off at RedisOpTimeout, and nothing holds a
+// lock across a call (the limiter is ours, not Fiber's: see web's sharedWindow).
+func OpenStorage(ctx context.Context, redisURL string) (shared.Store, error) {
 	if redisURL == "" {
-		return memory.New(), nil
+		return shared.NewMemory(nil), nil
 	}
 	opts, err := goredis.ParseURL(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
-	opts.DialTimeout = time.Second
-	opts.ReadTimeout = time.Second
-	opts.WriteTimeout = time.Second
-	opts.MaxRetries = 1
+	opts.DialTimeout = 500 * time.Millisecond
+	opts.ReadTimeout = RedisOpTimeout
+	opts.WriteTimeout = RedisOpTimeout
+	opts.PoolTimeout = RedisOpTimeout // waiting for a free connection when all are stuck
+	opts.MaxRetries = -1              // a retry of a timed-out command doubles the wait
+	opts.ContextTimeoutEnabled = true
 	client := goredis.NewClient(opts)
 	if err := client.Ping(ctx).Err(); err != nil {
 		client.Close()
 		return nil, fmt.Errorf("REDIS_URL: cannot connect to %s: %w", opts.Addr, err)
 	}
-	return redis.NewFromConnection(client), nil
+	return shared.NewRedis(client, RedisOpTimeout), nil
 }
 
+// RedisOpTimeout bounds one Redis command; RedisBound, what a request waits for
+// Redis in all before it is answered 503 (a request stops at its first failed call).
+const (
+	RedisOpTimeout = 500 * time.Millisecond
+	RedisBound     = 1500 * time.Millisecond
+)
+
 // storagePing reports whether the storage answers, for /readyz.
-func storagePing(storage fiber.Storage) func(context.Context) error {
+func storagePing(storage shared.Store) func(context.Context) error {
 	return func(ctx context.Context) error {
 		_, err := storage.Get("readyz-probe")
 		return err

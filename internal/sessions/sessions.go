@@ -4,11 +4,11 @@
 package sessions
 
 import (
+	"context"
 	"errors"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -16,6 +16,7 @@ import (
 
 	"fiberauth/internal/apperr"
 	"fiberauth/internal/auth"
+	"fiberauth/internal/shared"
 )
 
 // Keys of the values a logged-in session holds.
@@ -25,6 +26,9 @@ const (
 	keyRole     = "role"
 	keyLoginAt  = "login_at"  // unix seconds; the absolute timeout counts from here
 	keyLastSeen = "last_seen" // unix seconds; the idle timeout counts from here
+	// keyGeneration is the user's access generation at login: the session is void
+	// once the user's access ends (auth's EndAccess moves the generation on).
+	keyGeneration = "gen"
 )
 
 // CookieName is the session cookie. It carries only a random ID.
@@ -60,15 +64,19 @@ type Config struct {
 	Now           func() time.Time // for tests
 }
 
+// Generations tells a user's current access generation (auth.Service does): a
+// session stamped with an earlier one is void.
+type Generations interface {
+	AccessGeneration(ctx context.Context, userID int64) (int64, error)
+}
+
 // Manager starts, reads and ends sessions.
 type Manager struct {
 	store   *session.Store
-	storage fiber.Storage
+	storage shared.Store
+	access  Generations
 	cfg     Config
 	views   *viewCache
-
-	// indexMu serialises this process's read-modify-write of the user index.
-	indexMu sync.Mutex
 }
 
 // Info is what a logged-in session knows about its user.
@@ -79,10 +87,13 @@ type Info struct {
 	Role      string
 	LoginAt   time.Time
 	ExpiresAt time.Time // the earlier of the idle and the absolute deadline
+	// Generation is the user's access generation the session was granted under.
+	Generation int64
 }
 
-// NewManager builds a Manager over storage, shared with other instances when it is Redis.
-func NewManager(storage fiber.Storage, cfg Config) *Manager {
+// NewManager builds a Manager over storage, shared with other instances when it is
+// Redis; access says when a user's sessions have all been ended.
+func NewManager(storage shared.Store, access Generations, cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -99,7 +110,7 @@ func NewManager(storage fiber.Storage, cfg Config) *Manager {
 		CookieSameSite: "Lax",
 		CookiePath:     "/",
 	})
-	return &Manager{store: st, storage: storage, cfg: cfg, views: newViewCache(defaultViewCacheSize)}
+	return &Manager{store: st, storage: storage, access: access, cfg: cfg, views: newViewCache(defaultViewCacheSize)}
 }
 
 // Store is Fiber's session store, for middleware that binds to sessions (CSRF).
@@ -121,13 +132,23 @@ func (m *Manager) Start(c *fiber.Ctx, p auth.Principal) (Info, error) {
 	sess.Set(keyRole, p.Role)
 	sess.Set(keyLoginAt, now.Unix())
 	sess.Set(keyLastSeen, now.Unix())
-	info := Info{ID: sess.ID(), UserID: p.UserID, Username: p.Username, Role: p.Role, LoginAt: time.Unix(now.Unix(), 0)}
+	sess.Set(keyGeneration, p.Generation)
+	info := Info{ID: sess.ID(), UserID: p.UserID, Username: p.Username, Role: p.Role, LoginAt: time.Unix(now.Unix(), 0),
+		Generation: p.Generation}
 	info.ExpiresAt = m.expiry(info.LoginAt, now)
 	sess.SetExpiry(info.ExpiresAt.Sub(now))
 	if err := sess.Save(); err != nil {
 		return Info{}, storageErr(err)
 	}
-	m.index(p.UserID, info.ID, "")
+	// One atomic step adds it to the user's index and ends the oldest beyond the
+	// limit, so that logins racing on several instances cannot pass it.
+	evicted, err := m.storage.AddToIndex(indexKey(p.UserID), info.ID, now, MaxSessionsPerUser, m.cfg.AbsoluteTimeout)
+	if err != nil {
+		return Info{}, storageErr(err)
+	}
+	for _, id := range evicted {
+		m.views.drop(id)
+	}
 	return info, nil
 }
 
@@ -157,24 +178,25 @@ func (m *Manager) Current(c *fiber.Ctx) (info Info, ok bool, err error) {
 		// Data we cannot read is no login; Fiber's session would refuse it too.
 		return Info{}, false, nil
 	}
+	// A session granted before the user's access last ended is void, on every
+	// instance, from the moment the end returned.
+	current, err := m.access.AccessGeneration(c.UserContext(), v.userID)
+	if err != nil {
+		return Info{}, false, err
+	}
 	now := m.cfg.Now()
-	info = Info{ID: strings.Clone(id), UserID: v.userID, Username: v.username, Role: v.role, LoginAt: time.Unix(v.loginAt, 0)}
+	if v.generation < current {
+		return Info{}, false, m.endStored(v.userID, id)
+	}
+	info = Info{ID: strings.Clone(id), UserID: v.userID, Username: v.username, Role: v.role, LoginAt: time.Unix(v.loginAt, 0),
+		Generation: v.generation}
 	lastSeen := time.Unix(v.lastSeen, 0)
 	// The storage's TTL ends idle sessions too, but only to the second and on its own
 	// clock; checking here makes both deadlines exact and testable.
 	idleOver := !now.Before(lastSeen.Add(m.cfg.IdleTimeout))
 	absoluteOver := !now.Before(info.LoginAt.Add(m.cfg.AbsoluteTimeout))
 	if idleOver || absoluteOver {
-		sess, err := m.store.Get(c)
-		if err != nil {
-			return Info{}, false, storageErr(err)
-		}
-		if err := sess.Destroy(); err != nil {
-			return Info{}, false, storageErr(err)
-		}
-		m.views.drop(id)
-		m.unindex(v.userID, id)
-		return Info{}, false, nil
+		return Info{}, false, m.endStored(v.userID, strings.Clone(id))
 	}
 	if now.Sub(lastSeen) < m.cfg.TouchInterval {
 		info.ExpiresAt = m.expiry(info.LoginAt, lastSeen)
@@ -220,22 +242,39 @@ func (m *Manager) End(c *fiber.Ctx) error {
 	}
 	m.views.drop(id)
 	if uid != 0 {
-		m.unindex(uid, id)
+		if err := m.storage.RemoveFromIndex(indexKey(uid), id); err != nil {
+			return storageErr(err)
+		}
 	}
 	return nil
 }
 
-// EndOthers ends every session of a user except keepID (e.g. after a password change).
+// endStored ends a session found void or timed out while reading it.
+func (m *Manager) endStored(userID int64, id string) error {
+	m.views.drop(id)
+	if err := errors.Join(m.storage.Delete(id), m.storage.RemoveFromIndex(indexKey(userID), id)); err != nil {
+		return storageErr(err)
+	}
+	return nil
+}
+
+// EndOthers deletes every session of a user except keepID. Ending a user's access
+// (auth's EndAccess) already voids them all; this frees their storage at once.
 func (m *Manager) EndOthers(userID int64, keepID string) error {
-	m.indexMu.Lock()
-	defer m.indexMu.Unlock()
+	ids, err := m.storage.Index(indexKey(userID))
+	if err != nil {
+		return storageErr(err)
+	}
+	var ended []string
 	var errs []error
-	for _, id := range m.readIndex(userID) {
+	for _, id := range ids {
 		if id != keepID {
 			errs = append(errs, m.storage.Delete(id))
+			m.views.drop(id)
+			ended = append(ended, id)
 		}
 	}
-	errs = append(errs, m.writeIndex(userID, strings.Fields(keepID)))
+	errs = append(errs, m.storage.RemoveFromIndex(indexKey(userID), ended...))
 	if err := errors.Join(errs...); err != nil {
 		return storageErr(err)
 	}
@@ -244,52 +283,9 @@ func (m *Manager) EndOthers(userID int64, keepID string) error {
 
 func indexKey(userID int64) string { return "user-sessions:" + strconv.FormatInt(userID, 10) }
 
-// index adds add (and drops remove) from a user's session list, pruning IDs whose
-// sessions have expired so the list stays as short as the live sessions.
-func (m *Manager) index(userID int64, add, remove string) {
-	m.indexMu.Lock()
-	defer m.indexMu.Unlock()
-	ids := []string{}
-	for _, id := range m.readIndex(userID) {
-		if id == remove || id == add {
-			continue
-		}
-		if raw, err := m.storage.Get(id); err == nil && raw != nil {
-			ids = append(ids, id)
-		}
-	}
-	if add != "" {
-		ids = append(ids, add)
-	}
-	// Bound a user's live sessions (a script logging in on every run would otherwise
-	// grow the list, and this loop, without end): the oldest are logged out.
-	for len(ids) > MaxSessionsPerUser {
-		_ = m.storage.Delete(ids[0])
-		ids = ids[1:]
-	}
-	_ = m.writeIndex(userID, ids) // best effort: a lost entry only means EndOthers misses it
-}
-
 // MaxSessionsPerUser is how many sessions one user may have at once; a new login
 // beyond it ends the oldest.
 const MaxSessionsPerUser = 32
-
-func (m *Manager) unindex(userID int64, id string) { m.index(userID, "", id) }
-
-func (m *Manager) readIndex(userID int64) []string {
-	raw, err := m.storage.Get(indexKey(userID))
-	if err != nil || raw == nil {
-		return nil
-	}
-	return strings.Fields(string(raw))
-}
-
-func (m *Manager) writeIndex(userID int64, ids []string) error {
-	if len(ids) == 0 {
-		return m.storage.Delete(indexKey(userID))
-	}
-	return m.storage.Set(indexKey(userID), []byte(strings.Join(ids, " ")), m.cfg.AbsoluteTimeout)
-}
 
 func storageErr(err error) error {
 	return apperr.Wrap(apperr.KindUnavailable, "Session storage is unavailable", err)

@@ -1,19 +1,21 @@
 package sessions
 
 import (
+	"context"
 	"encoding/json"
-	"fiberauth/internal/testenv"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/storage/memory/v2"
 
 	"fiberauth/internal/auth"
+	"fiberauth/internal/shared"
+	"fiberauth/internal/testenv"
 )
 
 // These tests pin down the idle timeout now that a use is written back at most once
@@ -23,23 +25,45 @@ import (
 type testApp struct {
 	app     *fiber.App
 	m       *Manager
-	storage *memory.Storage
+	storage *shared.Memory
 	clock   *testenv.Clock
+	gens    *generations
+}
+
+// generations is a hand-moved table of users' access generations.
+type generations struct {
+	mu  sync.Mutex
+	gen map[int64]int64
+}
+
+func (g *generations) AccessGeneration(_ context.Context, userID int64) (int64, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.gen[userID], nil
+}
+
+// end moves a user's generation on, as auth's EndAccess does.
+func (g *generations) end(userID int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gen[userID]++
 }
 
 // newTestApp serves a Manager: POST /start?uid=&name= logs in, GET /current
 // answers with the session's Info (401 without one), POST /end logs out.
 func newTestApp(t *testing.T, cfg Config) *testApp {
 	t.Helper()
-	storage := memory.New()
-	t.Cleanup(func() { storage.Close() })
 	clock := testenv.NewClock(time.Unix(1_800_000_000, 0))
+	storage := shared.NewMemory(clock.Now)
+	t.Cleanup(func() { storage.Close() })
 	cfg.Now = clock.Now
-	m := NewManager(storage, cfg)
+	gens := &generations{gen: map[int64]int64{}}
+	m := NewManager(storage, gens, cfg)
 	app := fiber.New()
 	app.Post("/start", func(c *fiber.Ctx) error {
 		uid, _ := strconv.ParseInt(c.Query("uid"), 10, 64)
-		_, err := m.Start(c, auth.Principal{UserID: uid, Username: c.Query("name"), Role: "user"})
+		gen, _ := gens.AccessGeneration(c.UserContext(), uid)
+		_, err := m.Start(c, auth.Principal{UserID: uid, Username: c.Query("name"), Role: "user", Generation: gen})
 		return err
 	})
 	app.Get("/current", func(c *fiber.Ctx) error {
@@ -53,7 +77,7 @@ func newTestApp(t *testing.T, cfg Config) *testApp {
 		return c.JSON(info)
 	})
 	app.Post("/end", func(c *fiber.Ctx) error { return m.End(c) })
-	return &testApp{app: app, m: m, storage: storage, clock: clock}
+	return &testApp{app: app, m: m, storage: storage, clock: clock, gens: gens}
 }
 
 // do sends a request with the session cookie id (if any) and returns the status,
@@ -183,11 +207,11 @@ func TestIdleTimeoutWithTouchInterval(t *testing.T) {
 	})
 
 	t.Run("the default touch interval is a sixtieth of the idle timeout", func(t *testing.T) {
-		m := NewManager(memory.New(), Config{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: time.Hour})
+		m := NewManager(shared.NewMemory(nil), &generations{}, Config{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: time.Hour})
 		if m.cfg.TouchInterval != 30*time.Second {
 			t.Errorf("TouchInterval = %v, want 30s", m.cfg.TouchInterval)
 		}
-		m = NewManager(memory.New(), Config{IdleTimeout: 10 * time.Second, AbsoluteTimeout: time.Hour})
+		m = NewManager(shared.NewMemory(nil), &generations{}, Config{IdleTimeout: 10 * time.Second, AbsoluteTimeout: time.Hour})
 		if m.cfg.TouchInterval != time.Second {
 			t.Errorf("TouchInterval = %v, want the 1s floor", m.cfg.TouchInterval)
 		}
@@ -264,4 +288,20 @@ func TestSessionsPerUserAreBounded(t *testing.T) {
 		a.current(t, id, i == len(ids)-1)
 	}
 	a.current(t, other, true) // another user's session is untouched
+}
+
+// Ending a user's access voids every session they had, at once, and only theirs;
+// a login after it works.
+func TestEndedAccessVoidsSessions(t *testing.T) {
+	a := newTestApp(t, Config{IdleTimeout: time.Hour, AbsoluteTimeout: 24 * time.Hour})
+	first, second := a.login(t, 7, "ivy"), a.login(t, 7, "ivy")
+	other := a.login(t, 8, "jan")
+	a.gens.end(7)
+	a.current(t, first, false)
+	a.current(t, second, false)
+	a.current(t, other, true)
+	if raw, _ := a.storage.Get(first); raw != nil {
+		t.Error("a void session's data is still stored after its next use")
+	}
+	a.current(t, a.login(t, 7, "ivy"), true)
 }

@@ -18,6 +18,9 @@ type view struct {
 	role     string
 	loginAt  int64 // unix seconds
 	lastSeen int64 // unix seconds
+	// generation is the user's access generation at login (0 for a session made
+	// before generations existed, void once the user's access has ended once).
+	generation int64
 }
 
 // viewCache remembers the decoding of a session's stored bytes. Fiber's session
@@ -94,6 +97,7 @@ func decodeView(raw []byte) (view, error) {
 	v.loginAt, hasLogin = data[keyLoginAt].(int64)
 	v.loggedIn = hasUser && hasLogin
 	v.lastSeen, _ = data[keyLastSeen].(int64)
+	v.generation, _ = data[keyGeneration].(int64)
 	v.username, _ = data[keyUsername].(string)
 	v.role, _ = data[keyRole].(string)
 	return v, nil

@@ -244,8 +244,12 @@ func (m *Memory) AddToIndex(key, member string, at time.Time, limit int, exp tim
 			live = append(live, e)
 		}
 	}
-	live = append(live, indexEntry{member: member, at: at.UnixNano()})
-	slices.SortStableFunc(live, func(a, b indexEntry) int { return cmp.Compare(a.at, b.at) })
+	// The newest member always sorts last, even when clocks tie or disagree.
+	newest := at.UnixMicro()
+	if n := len(live); n > 0 && live[n-1].at >= newest {
+		newest = live[n-1].at + 1
+	}
+	live = append(live, indexEntry{member: member, at: newest})
 	var evicted []string
 	for len(live) > limit {
 		evicted = append(evicted, live[0].member)

@@ -160,10 +160,14 @@ func (r *Redis) Failures(a Attempt) (int64, time.Duration, error) {
 
 // addToIndexScript: KEYS index; ARGV member, at_us, limit, ttl_ms. The members are
 // keys themselves (session IDs): one that no longer exists is dropped, and the
-// oldest beyond limit are deleted. (This reads keys it was not given in KEYS,
+// oldest beyond limit are deleted. The newest member always sorts last, even when
+// clocks tie or disagree. (This reads keys it was not given in KEYS,
 // which a single Redis allows; Redis Cluster would not.)
 var addToIndexScript = goredis.NewScript(`
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local at = tonumber(ARGV[2])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] ~= nil and top[1] ~= ARGV[1] and tonumber(top[2]) >= at then at = tonumber(top[2]) + 1 end
+redis.call('ZADD', KEYS[1], at, ARGV[1])
 for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if m ~= ARGV[1] and redis.call('EXISTS', m) == 0 then redis.call('ZREM', KEYS[1], m) end
 end

@@ -247,6 +247,17 @@ func (s *sqlStore) RecordLogin(ctx context.Context, userID int64, at time.Time) 
 		`UPDATE users SET last_login_at = ? WHERE id = ?`, at.UnixNano(), userID)
 }
 
+func (s *sqlStore) MaxPasswordCost(ctx context.Context) (int, error) {
+	// A bcrypt hash reads "$2a$12$...": the cost is characters 5 and 6.
+	var cost sql.NullString
+	err := s.r.QueryRowContext(ctx, `SELECT MAX(substr(password_hash, 5, 2)) FROM users WHERE password_hash LIKE '$2%$%'`).Scan(&cost)
+	if err != nil {
+		return 0, dbError(err)
+	}
+	n, _ := strconv.Atoi(cost.String)
+	return n, nil
+}
+
 // API keys
 
 const keySelect = `

@@ -42,20 +42,20 @@ type UserSummary struct {
 
 // APIKey is a stored key. The secret itself is never stored: only its SHA-256 digest.
 type APIKey struct {
-	ID          int64
-	UserID      int64
-	Username    string // owner's username (read-only, filled by queries)
-	UserRole    string // owner's role (read-only, filled by queries)
+	ID       int64
+	UserID   int64
+	Username string // owner's username (read-only, filled by queries)
+	UserRole string // owner's role (read-only, filled by queries)
 	// UserGeneration is the owner's AccessGeneration as of this read (read-only).
 	UserGeneration int64
-	Name        string
-	Prefix      string // the first characters of the key, safe to display
-	Digest      string // lowercase hex SHA-256 of the whole key
-	Permissions []string
-	CreatedAt   time.Time
-	ExpiresAt   *time.Time
-	LastUsedAt  *time.Time
-	RevokedAt   *time.Time
+	Name           string
+	Prefix         string // the first characters of the key, safe to display
+	Digest         string // lowercase hex SHA-256 of the whole key
+	Permissions    []string
+	CreatedAt      time.Time
+	ExpiresAt      *time.Time
+	LastUsedAt     *time.Time
+	RevokedAt      *time.Time
 }
 
 // AuditEvent is one security-relevant thing that happened.
@@ -93,6 +93,8 @@ type Store interface {
 	// It reports whether it replaced it.
 	UpgradePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error)
 	RecordLogin(ctx context.Context, userID int64, at time.Time) error
+	// MaxPasswordCost is the highest bcrypt cost among the stored hashes, 0 for none.
+	MaxPasswordCost(ctx context.Context) (int, error)
 
 	// CreateAPIKey inserts k and sets its ID and CreatedAt; KindConflict on a duplicate digest.
 	CreateAPIKey(ctx context.Context, k *APIKey) error

@@ -204,7 +204,8 @@ func (s *server) sessionAuth(optional bool) fiber.Handler {
 		if ok {
 			c.Locals(localSession, info)
 			c.Locals(localPrincipal, auth.Principal{UserID: info.UserID, Username: info.Username,
-				Role: info.Role, Method: auth.MethodSession, Permissions: auth.RolePermissions(info.Role)})
+				Role: info.Role, Method: auth.MethodSession, Permissions: auth.RolePermissions(info.Role),
+				Generation: info.Generation})
 			return c.Next()
 		}
 		if optional {

@@ -135,18 +135,22 @@ func (s *server) handlePasswordChange(c *fiber.Ctx) error {
 	if isForm(c) && c.FormValue("confirm_password") != req.New {
 		return apperr.Validation("Validation error", apperr.FieldError{Field: "confirm_password", Message: "does not match the new password"})
 	}
-	if err := s.auth.ChangePassword(c.UserContext(), p.UserID, req.Current, req.New); err != nil {
+	gen, err := s.auth.ChangePassword(c.UserContext(), p.UserID, req.Current, req.New)
+	if err != nil {
 		if apperr.Is(err, apperr.KindValidation) {
 			s.auth.Audit(c.UserContext(), auditEvent(p.Username, "password.change", s.clientIP(c), "failure", "rejected"))
 		}
 		return err
 	}
+	// Every session of the user, this one included, ended with the change; this
+	// browser gets a new one under the new generation.
+	p.Generation = gen
 	info, err := s.sessions.Start(c, p)
 	if err != nil {
 		return err
 	}
 	if err := s.sessions.EndOthers(p.UserID, info.ID); err != nil {
-		return err
+		s.log.WarnContext(c.UserContext(), "freeing ended sessions failed", "user_id", p.UserID, "err", err)
 	}
 	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "password.change", s.clientIP(c), "success", "other sessions ended"))
 	if browser(c) {

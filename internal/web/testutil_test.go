@@ -11,12 +11,12 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/storage/memory/v2"
 
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/sessions"
+	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
 	"fiberauth/internal/testenv"
 	"fiberauth/public"
@@ -32,6 +32,8 @@ type testApp struct {
 	store store.Store
 	clock *testenv.Clock
 	cfg   config.Config
+	// shared is the state the app's limits, throttle, sessions and caches share.
+	shared *shared.Memory
 }
 
 // newTestApp builds the app the way run does, with BCRYPT_COST=4 and the given
@@ -57,7 +59,10 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 	}
 	t.Cleanup(func() { st.Close() })
 	clock := testenv.NewClock(time.Now())
-	svc, err := auth.NewService(st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL, Now: clock.Now})
+	storage := shared.NewMemory(nil)
+	t.Cleanup(func() { storage.Close() })
+	svc, err := auth.NewService(t.Context(), st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL,
+		Shared: storage, Now: clock.Now})
 	if err != nil {
 		t.Fatalf("auth: %v", err)
 	}
@@ -67,8 +72,6 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 			t.Fatalf("seed: %v", err)
 		}
 	}
-	storage := memory.New()
-	t.Cleanup(func() { storage.Close() })
 	doc, err := apidoc.Load(t.Context())
 	if err != nil {
 		t.Fatalf("apidoc: %v", err)
@@ -78,13 +81,13 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 		Config:   cfg,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Auth:     svc,
-		Sessions: sessions.NewManager(storage, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
-		Storage:  storage,
+		Sessions: sessions.NewManager(storage, svc, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
+		Shared:   storage,
 		Views:    testViews(t),
 		Static:   public.FS,
 		APIDoc:   doc,
 	})
-	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg}
+	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage}
 }
 
 // testViews parses the embedded templates, failing the test on a template error.
