@@ -102,6 +102,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, err
 	}
+	csrfKey, err := core.Store.Secret(ctx, "csrf-anonymous", 32)
+	if err != nil {
+		core.Close()
+		return nil, fmt.Errorf("reading the CSRF signing key: %w", err)
+	}
 	app := web.NewServer(web.Deps{
 		Config: cfg,
 		Logger: logger,
@@ -116,6 +121,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		Views:        engine,
 		Static:       public.FS,
 		APIDoc:       doc,
+		CSRFKey:      csrfKey,
 	})
 	return &Server{Core: core, App: app}, nil
 }

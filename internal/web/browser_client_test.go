@@ -39,6 +39,11 @@ func (c *client) do(t testing.TB, req *http.Request) (*http.Response, string) {
 	return resp, body
 }
 
+// setCookie puts a cookie in the jar, as a script or another site might.
+func (c *client) setCookie(name, value string) {
+	c.jar[name] = &http.Cookie{Name: name, Value: value}
+}
+
 // page GETs path as a browser navigation would.
 func (c *client) page(t testing.TB, path string) (*http.Response, string) {
 	t.Helper()

@@ -1,8 +1,14 @@
 package web
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/csrf"
@@ -35,26 +41,33 @@ const (
 	csrfWithSession
 )
 
-// csrfProtect is Fiber's csrf middleware bound to the session (a synchronizer token,
-// checked against the csrf_ cookie as well), applied by the rule in design.md: an
-// unsafe request in scope needs a valid token when a cross-site page could have sent
-// it (needsCSRFToken). Safe requests in scope get a token to put in their forms.
+// csrfProtect applies the rule in design.md: an unsafe request in scope needs a
+// valid token when a cross-site page could have sent it (needsCSRFToken), and safe
+// requests in scope that want HTML get a token to put in their forms.
+//
+// A logged-in user's token is Fiber's csrf bound to the session (a synchronizer
+// token, checked against the csrf_ cookie as well). A visitor with no session gets
+// a signed double-submit token instead (signedTokens): Fiber's csrf with a
+// "storage" that stores nothing and recognises a token by its signature, so that
+// showing a login form to someone who has not logged in costs the server nothing
+// that outlives the request. Logging in (sessions.Start) binds the next token to
+// the session.
 func (s *server) csrfProtect(scope csrfScope) fiber.Handler {
-	return csrf.New(csrf.Config{
-		Next: func(c *fiber.Ctx) bool {
-			if safeMethod(c.Method()) {
-				// A token is for the forms of a page: a JSON answer has none to fill in,
-				// and handing one out re-saves the session on every request (Fiber
-				// extends the token each time), which cost a JSON GET /dashboard two
-				// thirds of its throughput.
-				return !wantsHTML(c) || scope == csrfWithSession && !sessionAuthenticated(c)
-			}
-			if scope == csrfWithSession && c.Cookies(sessions.CookieName) == "" {
-				return true // no cookie, nothing for a forged request to ride on
-			}
-			return !needsCSRFToken(c)
-		},
-		Session:        s.sessions.Store(),
+	next := func(c *fiber.Ctx) bool {
+		if safeMethod(c.Method()) {
+			// A token is for the forms of a page: a JSON answer has none to fill in,
+			// and handing one out re-saves the session on every request (Fiber
+			// extends the token each time), which cost a JSON GET /dashboard two
+			// thirds of its throughput.
+			return !wantsHTML(c) || scope == csrfWithSession && !sessionAuthenticated(c)
+		}
+		if scope == csrfWithSession && c.Cookies(sessions.CookieName) == "" {
+			return true // no cookie, nothing for a forged request to ride on
+		}
+		return !needsCSRFToken(c)
+	}
+	config := csrf.Config{
+		Next:           next,
 		Extractor:      csrfFromHeaderOrForm,
 		ContextKey:     localCSRF,
 		CookieName:     csrfCookie,
@@ -62,14 +75,99 @@ func (s *server) csrfProtect(scope csrfScope) fiber.Handler {
 		CookieHTTPOnly: true,
 		CookieSecure:   s.cfg.Production(),
 		CookieSameSite: fiber.CookieSameSiteLaxMode,
-		// The token lives in the session, so it cannot outlive it; the session's own
-		// timeouts decide.
-		Expiration: s.cfg.SessionAbsoluteTimeout,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			return errCSRF
 		},
-	})
+	}
+	bound := config
+	bound.Session = s.sessions.Store()
+	// The token lives in the session, so it cannot outlive it; the session's own
+	// timeouts decide.
+	bound.Expiration = s.cfg.SessionAbsoluteTimeout
+	withSession := csrf.New(bound)
+	if scope == csrfWithSession {
+		return withSession
+	}
+	signed := newSignedTokens(s.csrfKey, anonymousTokenTTL, time.Now)
+	anonymous := config
+	anonymous.Storage = signed
+	anonymous.KeyGenerator = signed.mint
+	anonymous.Expiration = anonymousTokenTTL
+	withoutSession := csrf.New(anonymous)
+	return func(c *fiber.Ctx) error {
+		if sessionAuthenticated(c) {
+			return withSession(c)
+		}
+		return withoutSession(c)
+	}
 }
+
+// anonymousTokenTTL is how long a form shown to a visitor may be sent.
+const anonymousTokenTTL = 12 * time.Hour
+
+// signedTokens mints CSRF tokens that carry their own proof: a random nonce, an
+// expiry, and an HMAC of both under a key every instance shares. As the "storage"
+// of Fiber's csrf middleware it stores nothing: Get recognises a token by its
+// signature and expiry, and Set and Delete do nothing. Fiber's csrf still checks
+// that the token sent with the form equals the one in the csrf_ cookie (the
+// double submit), which a cross-site page can neither read nor set.
+type signedTokens struct {
+	key []byte
+	ttl time.Duration
+	now func() time.Time
+}
+
+func newSignedTokens(key []byte, ttl time.Duration, now func() time.Time) signedTokens {
+	return signedTokens{key: key, ttl: ttl, now: now}
+}
+
+const (
+	signedNonceBytes = 16
+	signedBodyBytes  = signedNonceBytes + 8 // nonce, then the expiry in unix seconds
+)
+
+var tokenEncoding = base64.RawURLEncoding
+
+// mint is a new token: base64url(nonce | expiry) "." base64url(HMAC-SHA256).
+func (t signedTokens) mint() string {
+	body := make([]byte, signedBodyBytes)
+	_, _ = rand.Read(body[:signedNonceBytes]) // crypto/rand.Read never fails
+	binary.BigEndian.PutUint64(body[signedNonceBytes:], uint64(t.now().Add(t.ttl).Unix()))
+	return tokenEncoding.EncodeToString(body) + "." + tokenEncoding.EncodeToString(t.sign(body))
+}
+
+func (t signedTokens) sign(body []byte) []byte {
+	m := hmac.New(sha256.New, t.key)
+	m.Write([]byte("fiberauth csrf v1\x00"))
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// valid reports whether token was minted with our key and has not expired.
+func (t signedTokens) valid(token string) bool {
+	encBody, encSig, ok := strings.Cut(token, ".")
+	if !ok || len(token) > 128 {
+		return false
+	}
+	body, err1 := tokenEncoding.DecodeString(encBody)
+	sig, err2 := tokenEncoding.DecodeString(encSig)
+	if err1 != nil || err2 != nil || len(body) != signedBodyBytes || !hmac.Equal(sig, t.sign(body)) {
+		return false
+	}
+	return t.now().Unix() < int64(binary.BigEndian.Uint64(body[signedNonceBytes:]))
+}
+
+func (t signedTokens) Get(token string) ([]byte, error) {
+	if t.valid(token) {
+		return []byte{1}, nil
+	}
+	return nil, nil
+}
+
+func (signedTokens) Set(string, []byte, time.Duration) error { return nil }
+func (signedTokens) Delete(string) error                     { return nil }
+func (signedTokens) Reset() error                            { return nil }
+func (signedTokens) Close() error                            { return nil }
 
 // needsCSRFToken is the rule's second half: a request needs a token when its body is
 // one a cross-site HTML form (or a no-cors fetch) can send — urlencoded, multipart or

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCSRFRule checks every branch of design.md's rule: an unsafe request that a
@@ -193,22 +194,79 @@ func TestCSRFTokenAfterLoginAndLogout(t *testing.T) {
 	}
 }
 
-// TestAnonymousPagesCreateNoSession checks that only pages with a login or sign-up
-// form start a session (for its token); the home page and the API do not.
+// TestAnonymousPagesCreateNoSession checks that a visitor who has not logged in
+// costs the server nothing that outlives the request: the pages with a login or
+// sign-up form hand out a signed token in a cookie, not a session, and no page,
+// however often it is asked for, leaves anything in the storage.
 func TestAnonymousPagesCreateNoSession(t *testing.T) {
 	a := newTestApp(t, nil)
-	for _, path := range []string{"/", "/healthz", "/nope"} {
-		resp, _ := a.client().page(t, path)
-		if ck := cookie(resp, "session_id"); ck != nil {
-			t.Errorf("GET %s set a session cookie", path)
-		}
-	}
 	resp, _ := a.do(t, request("GET", "/apikey/data", "", "Authorization", "Bearer sk_test_123"))
 	if cookie(resp, "session_id") != nil || cookie(resp, csrfCookie) != nil {
 		t.Errorf("an API-key request got cookies")
 	}
-	resp, _ = a.client().page(t, "/login")
-	if cookie(resp, "session_id") == nil || cookie(resp, csrfCookie) == nil {
-		t.Errorf("the login page set no session or CSRF cookie")
+	keysBefore := storedKeys(t, a)
+	for _, path := range []string{"/", "/healthz", "/nope", "/login", "/register", "/playground", "/docs"} {
+		for range 200 {
+			resp, _ := a.client().page(t, path)
+			if ck := cookie(resp, "session_id"); ck != nil {
+				t.Fatalf("GET %s set a session cookie", path)
+			}
+		}
 	}
+	if after := storedKeys(t, a); after != keysBefore {
+		t.Fatalf("1,400 anonymous page views left %d keys in the storage (before: %d)", after, keysBefore)
+	}
+	resp, _ = a.client().page(t, "/login")
+	if cookie(resp, "session_id") != nil || cookie(resp, csrfCookie) == nil {
+		t.Errorf("the login page should set a CSRF cookie and no session cookie")
+	}
+}
+
+// TestAnonymousCSRFTokens pins down the signed tokens of visitors: the token of the
+// login page logs in, and a forged, altered, expired or other site's token does not.
+func TestAnonymousCSRFTokens(t *testing.T) {
+	a := newTestApp(t, nil)
+	other := newSignedTokens([]byte(strings.Repeat("k", 32)), time.Hour, time.Now)
+	own := newSignedTokens(a.csrfKey(t), time.Hour, time.Now)
+	expired := newSignedTokens(a.csrfKey(t), -time.Second, time.Now)
+	good := own.mint()
+	tests := []struct {
+		name          string
+		cookie, field string
+		want          int
+	}{
+		{"the token the login page gave logs in", "", "", http.StatusSeeOther},
+		{"a token signed with another key is refused", other.mint(), "", http.StatusForbidden},
+		{"an expired token is refused", expired.mint(), "", http.StatusForbidden},
+		{"an altered token is refused", good[:len(good)-2] + "AA", "", http.StatusForbidden},
+		{"a field that differs from the cookie is refused", good, own.mint(), http.StatusForbidden},
+		{"a made-up token is refused", "not-a-token", "", http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := a.client()
+			token := c.token(t, "/login")
+			if tt.cookie != "" {
+				c.setCookie(csrfCookie, tt.cookie)
+				token = tt.cookie
+			}
+			if tt.field != "" {
+				token = tt.field
+			}
+			resp, body := c.form(t, "/login", urlValues("username", "alice", "password", "password123", csrfFormField, token))
+			if resp.StatusCode != tt.want {
+				t.Fatalf("login: %d, want %d: %s", resp.StatusCode, tt.want, body)
+			}
+		})
+	}
+}
+
+// storedKeys counts what the app's storage holds.
+func storedKeys(t *testing.T, a *testApp) int {
+	t.Helper()
+	keys, err := a.shared.Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
 }

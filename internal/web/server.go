@@ -50,6 +50,10 @@ type Deps struct {
 	Static fs.FS
 	// APIDoc is the OpenAPI document served at /openapi.json.
 	APIDoc *apidoc.Doc
+	// CSRFKey signs the CSRF tokens of visitors who have no session; every
+	// instance must have the same one (service.New reads it from the database).
+	// At least 32 bytes. Required.
+	CSRFKey []byte
 }
 
 type server struct {
@@ -61,6 +65,7 @@ type server struct {
 	storageReady func(context.Context) error
 	throttle     *throttle.Throttle // failed logins per username and client IP
 	apiDoc       *apidoc.Doc
+	csrfKey      []byte
 	trusted      []netip.Prefix
 	baseCtx      context.Context
 	assets       *staticFiles
@@ -75,8 +80,8 @@ type server struct {
 // NewServer builds the application from its dependencies. Missing views or static
 // files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
-	if d.Views == nil || d.Static == nil || d.APIDoc == nil {
-		panic("web.NewServer: Deps.Views, Deps.Static and Deps.APIDoc are required")
+	if d.Views == nil || d.Static == nil || d.APIDoc == nil || len(d.CSRFKey) < 32 {
+		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc and a 32-byte Deps.CSRFKey are required")
 	}
 	assets, err := newStaticFiles(d.Static)
 	if err != nil {
@@ -99,6 +104,7 @@ func NewServer(d Deps) *fiber.App {
 		storageReady: d.StorageReady,
 		throttle:     throttle.New(d.Shared, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),
 		apiDoc:       d.APIDoc,
+		csrfKey:      d.CSRFKey,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
 		assets:       assets,

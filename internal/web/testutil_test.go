@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -34,6 +35,12 @@ type testApp struct {
 	cfg   config.Config
 	// shared is the state the app's limits, throttle, sessions and caches share.
 	shared *shared.Memory
+	csrf   []byte // the key that signs visitors' CSRF tokens
+}
+
+func (a *testApp) csrfKey(t testing.TB) []byte {
+	t.Helper()
+	return a.csrf
 }
 
 // newTestApp builds the app the way run does, with BCRYPT_COST=4 and the given
@@ -77,6 +84,7 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 		t.Fatalf("apidoc: %v", err)
 	}
 	logs := &testenv.Buffer{}
+	csrfKey := []byte(rand.Text() + rand.Text())
 	app := NewServer(Deps{
 		Config:   cfg,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -86,8 +94,9 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 		Views:    testViews(t),
 		Static:   public.FS,
 		APIDoc:   doc,
+		CSRFKey:  csrfKey,
 	})
-	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage}
+	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage, csrf: csrfKey}
 }
 
 // testViews parses the embedded templates, failing the test on a template error.
