@@ -259,23 +259,39 @@ func sessionUsername(c *fiber.Ctx) string {
 // refused while the subject is blocked like any other.
 func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.Ctx) string,
 	known func(*fiber.Ctx) bool) fiber.Handler {
+	subject := func(c *fiber.Ctx) string { return strings.ToLower(username(c)) + "|" + s.clientIP(c) }
+	return s.failureThrottle(skip, subject, known, wrongPassword)
+}
+
+// registerThrottle limits sign-ups that find the username taken, per client: each
+// one tells whether an account exists, as a failed login would, and is counted as
+// one.
+func (s *server) registerThrottle() fiber.Handler {
+	subject := func(c *fiber.Ctx) string { return "register|" + s.clientIP(c) }
+	return s.failureThrottle(nil, subject, nil, func(err error) bool { return apperr.Is(err, apperr.KindConflict) })
+}
+
+// failureThrottle admits a request as an attempt of subject(c) that may fail, and
+// counts it as failed when failed says so of its error.
+func (s *server) failureThrottle(skip func(*fiber.Ctx) bool, subject func(*fiber.Ctx) string,
+	known func(*fiber.Ctx) bool, failed func(error) bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if skip != nil && skip(c) {
 			return c.Next()
 		}
-		subject := strings.ToLower(username(c)) + "|" + s.clientIP(c)
+		who := subject(c)
 		if known != nil && known(c) {
-			if err := s.throttle.Check(subject); err != nil {
+			if err := s.throttle.Check(who); err != nil {
 				return throttleError(c, err)
 			}
 			return c.Next()
 		}
-		attempt, err := s.throttle.Begin(c.UserContext(), subject)
+		attempt, err := s.throttle.Begin(c.UserContext(), who)
 		if err != nil {
 			return throttleError(c, err)
 		}
 		err = c.Next()
-		if eerr := attempt.End(wrongPassword(err)); eerr != nil {
+		if eerr := attempt.End(failed(err)); eerr != nil {
 			s.log.WarnContext(c.UserContext(), "login throttle: recording the outcome failed", "err", eerr)
 		}
 		return err
