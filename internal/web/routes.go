@@ -56,7 +56,8 @@ func (s *server) routes(app *fiber.App) {
 	// Browser pages and their JSON twins.
 	app.Get("/", chain(page, s.handleHome)...)
 	app.Get("/register", chain(noStore, s.registrationOpen, s.sessionAuth(true), csrfLogin, s.handleRegisterPage)...)
-	app.Post("/register", chain(noStore, s.registrationOpen, inForm(registerForm), apiLimit, csrfLogin, s.handleRegister)...)
+	app.Post("/register", chain(noStore, s.registrationOpen, inForm(registerForm), apiLimit, csrfLogin, s.registerThrottle(),
+		s.handleRegister)...)
 	app.Get("/account", chain(session, s.handleAccountPage)...)
 	app.Post("/account/password", chain(inForm(passwordForm), session, apiLimit,
 		s.loginThrottle(nil, sessionUsername, nil), s.handlePasswordChange)...)
@@ -69,11 +70,11 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/playground/send", chain(noStore, inForm(s.playgroundForm()), s.sessionAuth(true), csrfLogin,
 		s.handlePlaygroundSend)...)
 
-	// The logged-in user's API keys.
+	// The logged-in user's API keys; what writes is rate-limited per client too.
 	app.Get("/keys", chain(session, s.handleKeysList)...)
-	app.Post("/keys", chain(inForm(s.keyForm()), session, s.handleKeyCreate)...)
-	app.Delete("/keys/:id", chain(session, s.handleKeyRevoke)...)
-	app.Post("/keys/:id/revoke", chain(session, s.handleKeyRevoke)...)
+	app.Post("/keys", chain(inForm(s.keyForm()), session, apiLimit, s.handleKeyCreate)...)
+	app.Delete("/keys/:id", chain(session, apiLimit, s.handleKeyRevoke)...)
+	app.Post("/keys/:id/revoke", chain(session, apiLimit, s.handleKeyRevoke)...)
 }
 
 // chain flattens handlers and handler lists into one route's handler list.
