@@ -98,6 +98,41 @@ func TestUnknownUserTakesTheSamePath(t *testing.T) {
 	}
 }
 
+// Unknown users cost what known ones cost whatever costs are stored: here the demo
+// users were seeded at cost 6 and the server runs at 4 (an operator lowered
+// BCRYPT_COST). bcrypt's work doubles with each cost step, so the work of a check is
+// the sum of 2^cost over its compares.
+func TestFailedCheckCostsTheSameWhateverTheStoredCost(t *testing.T) {
+	_, st, clock := newTestService(t, 6)
+	svc := newServiceOn(t, st, 4, clock)
+	if _, err := svc.CreateUser(t.Context(), "newer", "a-password-at-4", store.RoleUser); err != nil {
+		t.Fatal(err)
+	}
+	var work int
+	svc.hasher.compare = func(hash, pw []byte) error {
+		c, _ := bcrypt.Cost(hash)
+		work += 1 << c
+		return bcrypt.CompareHashAndPassword(hash, pw)
+	}
+	svc.creds = newCredentialCache(0, time.Now) // no cache: every call compares
+	costOf := func(user, pass string) int {
+		work = 0
+		if _, err := svc.VerifyPassword(t.Context(), user, pass); err != ErrInvalidCredentials {
+			t.Fatalf("%s: err = %v", user, err)
+		}
+		return work
+	}
+	want := costOf("nobody", "wrong-pass")
+	if want != 1<<6 {
+		t.Errorf("an unknown user costs %d, want 2^6 (the costliest stored hash)", want)
+	}
+	for _, user := range []string{"john", "newer"} { // stored at 6, and at 4
+		if got := costOf(user, "wrong-pass"); got != want {
+			t.Errorf("a wrong password for %s costs %d, an unknown user %d", user, got, want)
+		}
+	}
+}
+
 func TestRehashOnLogin(t *testing.T) {
 	svc, st, clock := newTestService(t, 4)
 	before, _ := st.UserByUsername(t.Context(), "alice")
