@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strconv"
 	"syscall"
+	"time"
 
 	"fiberauth/internal/config"
 	"fiberauth/internal/service"
@@ -55,11 +56,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	}
 	defer srv.Close()
 
-	// Listen until the context ends, then drain in-flight requests within a bound.
-	ln, err := net.Listen("tcp", cfg.Addr)
+	// Listen until the context ends, then drain: requests being handled finish (their
+	// responses say Connection: close, so keep-alive clients send the next one
+	// elsewhere), and connections only waiting for a request are closed at once
+	// (drain.go), all within SHUTDOWN_TIMEOUT.
+	tcp, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("ADDR: %w", err)
 	}
+	ln := newDrainListener(tcp)
+	defer ln.Close() // in case the shutdown came before Serve had taken the listener
+	srv.App.Server().CloseOnShutdown = true
 	logger.Info("listening", "url", displayURL(ln.Addr()), "env", cfg.Env, "demo_data", cfg.DemoData)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.App.Listener(ln) }()
@@ -69,10 +76,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	start := time.Now()
 	if err := srv.App.ShutdownWithTimeout(cfg.ShutdownTimeout); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+		// Only a request still being handled (or its response still being written)
+		// can keep a connection open this long: the drain closed the others.
+		return fmt.Errorf("shutdown: requests still running after SHUTDOWN_TIMEOUT (%s): %w", cfg.ShutdownTimeout, err)
 	}
-	logger.Info("stopped")
+	logger.Info("stopped", "drain", time.Since(start).Round(time.Millisecond).String())
 	return nil
 }
 

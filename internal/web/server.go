@@ -133,6 +133,7 @@ func NewServer(d Deps) *fiber.App {
 	})
 
 	app.Use(
+		refuseAmbiguousFraming, // first: nothing else may read a request whose length is in doubt
 		sanitizeRequestID,
 		sessions.DropForeignCookie,
 		requestid.New(requestid.Config{Generator: utils.UUIDv4, ContextKey: localRequestID}),
