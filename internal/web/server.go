@@ -133,12 +133,14 @@ func NewServer(d Deps) *fiber.App {
 	})
 
 	app.Use(
-		refuseAmbiguousFraming, // first: nothing else may read a request whose length is in doubt
 		sanitizeRequestID,
 		sessions.DropForeignCookie,
 		requestid.New(requestid.Config{Generator: utils.UUIDv4, ContextKey: localRequestID}),
 		recover.New(), // outermost: a panic in the error handler itself
 		s.accessLog,
+		// Before anything reads the body, but inside the access log: a request whose
+		// length is in doubt is answered 400, with a request ID, and logged.
+		refuseAmbiguousFraming,
 		recover.New(), // inside the access log, so a panicking handler is logged as a 500
 		helmet.New(helmet.Config{
 			ContentSecurityPolicy: contentSecurityPolicy,
