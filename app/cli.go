@@ -26,8 +26,9 @@ const usageText = `usage:
   fiberauth keys revoke ID`
 
 // runCommand runs one admin command. Each change is written to the audit log with
-// the actor "cli".
-func runCommand(ctx context.Context, svc *auth.Service, args []string, stdin io.Reader, stdout io.Writer) error {
+// the actor "cli". shared says whether this process shares state with the servers
+// (REDIS_URL), so that what it changes reaches their caches at once.
+func runCommand(ctx context.Context, svc *auth.Service, shared bool, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) < 2 {
 		return fmt.Errorf("%w\n%s", errUsage, usageText)
 	}
@@ -42,7 +43,7 @@ func runCommand(ctx context.Context, svc *auth.Service, args []string, stdin io.
 	case "keys list":
 		return keysList(ctx, svc, rest, stdout)
 	case "keys revoke":
-		return keysRevoke(ctx, svc, rest, stdout)
+		return keysRevoke(ctx, svc, shared, rest, stdout)
 	}
 	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, cmd, usageText)
 }
@@ -148,7 +149,7 @@ func keysList(ctx context.Context, svc *auth.Service, args []string, stdout io.W
 	return tw.Flush()
 }
 
-func keysRevoke(ctx context.Context, svc *auth.Service, args []string, stdout io.Writer) error {
+func keysRevoke(ctx context.Context, svc *auth.Service, shared bool, args []string, stdout io.Writer) error {
 	if len(args) != 1 {
 		return fmt.Errorf("%w: keys revoke ID", errUsage)
 	}
@@ -163,6 +164,12 @@ func keysRevoke(ctx context.Context, svc *auth.Service, args []string, stdout io
 	svc.Audit(ctx, store.AuditEvent{Actor: "cli", Action: "key.revoke", Outcome: "success",
 		Detail: fmt.Sprintf("key %d (%s) of %s", k.ID, k.Prefix, k.Username)})
 	fmt.Fprintf(stdout, "revoked key %d (%s) of %s\n", k.ID, k.Prefix, k.Username)
+	if !shared {
+		// Without Redis the server shares only the database with this process, and
+		// reads it for a key at most every 5 s: an SQL query per request is what its
+		// key cache exists to save.
+		fmt.Fprintln(stdout, "a running server without REDIS_URL refuses it within 5 seconds (with Redis: at once)")
+	}
 	return nil
 }
 

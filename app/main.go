@@ -46,7 +46,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		defer core.Close()
-		return runCommand(ctx, core.Auth, args, stdin, stdout)
+		return runCommand(ctx, core.Auth, cfg.RedisURL != "", args, stdin, stdout)
 	}
 
 	// Store, identity, sessions, web.
