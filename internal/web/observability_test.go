@@ -58,6 +58,13 @@ func TestSecurityHeaders(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q...", path, header, got, want)
 			}
 		}
+		// ASVS 5.0 3.4.3 and 3.4.6: no plugins, no <base>, no framing.
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, directive := range []string{"object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'", "script-src 'self'"} {
+			if !strings.Contains(csp, directive) {
+				t.Errorf("%s: the CSP %q lacks %s", path, csp, directive)
+			}
+		}
 		if resp.Header.Get("X-Request-ID") == "" {
 			t.Errorf("%s: no X-Request-ID", path)
 		}

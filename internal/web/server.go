@@ -30,7 +30,7 @@ import (
 // contentSecurityPolicy allows only our own scripts, styles and forms: no inline
 // code, no third-party hosts, no framing.
 const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 
 // Deps is everything the HTTP layer needs, built by the caller.
 type Deps struct {
