@@ -102,7 +102,7 @@ func NewManager(storage shared.Store, access Generations, cfg Config) *Manager {
 	}
 	cfg.TouchInterval = max(cfg.TouchInterval.Truncate(time.Second), time.Second)
 	st := session.New(session.Config{
-		Storage:        storage,
+		Storage:        existingOnly{storage},
 		Expiration:     cfg.IdleTimeout,
 		KeyLookup:      "cookie:" + CookieName,
 		CookieHTTPOnly: true,
@@ -127,6 +127,11 @@ func (m *Manager) Start(c *fiber.Ctx, p auth.Principal) (Info, error) {
 		return Info{}, storageErr(err)
 	}
 	now := m.cfg.Now()
+	// Fiber's session writes only sessions that exist (existingOnly): this is the
+	// one place a session comes into existence.
+	if err := m.storage.Set(sess.ID(), []byte("new"), m.cfg.IdleTimeout); err != nil {
+		return Info{}, storageErr(err)
+	}
 	sess.Set(keyUserID, p.UserID)
 	sess.Set(keyUsername, p.Username)
 	sess.Set(keyRole, p.Role)
@@ -279,6 +284,20 @@ func (m *Manager) EndOthers(userID int64, keepID string) error {
 		return storageErr(err)
 	}
 	return nil
+}
+
+// existingOnly is the storage as Fiber's session (and, through it, the CSRF
+// middleware) sees it: a write replaces a session only while it exists, so a
+// request that read a session just before it was ended (a logout, EndOthers, the
+// per-user limit, on any instance) cannot write it back to life. Start creates a
+// session's key before Fiber's first write.
+type existingOnly struct {
+	shared.Store
+}
+
+func (s existingOnly) Set(key string, val []byte, exp time.Duration) error {
+	_, err := s.Store.Replace(key, val, exp)
+	return err
 }
 
 func indexKey(userID int64) string { return "user-sessions:" + strconv.FormatInt(userID, 10) }

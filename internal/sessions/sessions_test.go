@@ -305,3 +305,29 @@ func TestEndedAccessVoidsSessions(t *testing.T) {
 	}
 	a.current(t, a.login(t, 7, "ivy"), true)
 }
+
+// A session ended while other requests of it are in flight stays ended: a request
+// that read it before the end and writes its use back afterwards (the idle
+// deadline sliding, a CSRF token being saved) cannot bring it back. design.md: "no
+// resurrected session after logout".
+func TestEndedSessionIsNeverWrittenBack(t *testing.T) {
+	a := newTestApp(t, Config{IdleTimeout: time.Hour, AbsoluteTimeout: 24 * time.Hour, TouchInterval: time.Second})
+	for round := range 200 {
+		id := a.login(t, 1, "alice")
+		a.clock.Advance(2 * time.Second) // every use from here on writes the session back
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a.do(t, "GET", "/current", id)
+			}()
+		}
+		a.do(t, "POST", "/end", id)
+		wg.Wait()
+		if raw, _ := a.storage.Get(id); raw != nil {
+			t.Fatalf("round %d: the session ended by logout was written back by a request in flight", round)
+		}
+		a.current(t, id, false)
+	}
+}

@@ -94,6 +94,23 @@ func (m *Memory) Raise(key string, v int64, exp time.Duration) (int64, error) {
 	return v, m.Storage.Set(key, []byte(strconv.FormatInt(v, 10)), exp)
 }
 
+func (m *Memory) Replace(key string, val []byte, exp time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, err := m.Storage.Get(key); err != nil || cur == nil {
+		return false, err
+	}
+	return true, m.Storage.Set(key, val, exp)
+}
+
+// Delete deletes under the lock of the compound operations, so that none of them
+// (Replace) can write back a key deleted half way through it.
+func (m *Memory) Delete(key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.Storage.Delete(key)
+}
+
 func (m *Memory) GetMany(keys ...string) ([][]byte, error) {
 	out := make([][]byte, len(keys))
 	for i, k := range keys {

@@ -72,6 +72,12 @@ func (r *Redis) Raise(key string, v int64, ttl time.Duration) (int64, error) {
 	return raiseScript.Run(ctx, r.client, []string{key}, v, ms(ttl)).Int64()
 }
 
+func (r *Redis) Replace(key string, val []byte, ttl time.Duration) (bool, error) {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	return r.client.SetXX(ctx, key, val, ttl).Result()
+}
+
 func (r *Redis) GetMany(keys ...string) ([][]byte, error) {
 	ctx, cancel := r.ctx()
 	defer cancel()

@@ -29,6 +29,10 @@ type Store interface {
 	// down (until it expires after ttl), whatever order instances write in.
 	Raise(key string, v int64, ttl time.Duration) (int64, error)
 
+	// Replace writes key only if it exists, and reports whether it did: a write
+	// that must not bring back a key deleted since it was read (an ended session).
+	Replace(key string, val []byte, ttl time.Duration) (bool, error)
+
 	// GetMany reads keys in one round trip; a missing key reads as nil.
 	GetMany(keys ...string) ([][]byte, error)
 
