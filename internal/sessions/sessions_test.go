@@ -312,7 +312,7 @@ func TestEndedAccessVoidsSessions(t *testing.T) {
 // resurrected session after logout".
 func TestEndedSessionIsNeverWrittenBack(t *testing.T) {
 	a := newTestApp(t, Config{IdleTimeout: time.Hour, AbsoluteTimeout: 24 * time.Hour, TouchInterval: time.Second})
-	for round := range 200 {
+	for round := range 2000 {
 		id := a.login(t, 1, "alice")
 		a.clock.Advance(2 * time.Second) // every use from here on writes the session back
 		var wg sync.WaitGroup
