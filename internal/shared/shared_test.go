@@ -247,3 +247,24 @@ func TestIndexLimitIsExactUnderConcurrency(t *testing.T) {
 		}
 	})
 }
+
+// Replace writes only a key that exists, so a deleted key stays deleted.
+func TestReplaceNeverCreates(t *testing.T) {
+	stores(t, func(t *testing.T, s shared.Store) {
+		if ok, err := s.Replace("sess", []byte("late write"), time.Minute); err != nil || ok {
+			t.Fatalf("Replace of a missing key = %v, %v", ok, err)
+		}
+		if v, _ := s.Get("sess"); v != nil {
+			t.Fatalf("Replace created %q", v)
+		}
+		if err := s.Set("sess", []byte("v1"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.Replace("sess", []byte("v2"), time.Minute); err != nil || !ok {
+			t.Fatalf("Replace of an existing key = %v, %v", ok, err)
+		}
+		if v, _ := s.Get("sess"); string(v) != "v2" {
+			t.Fatalf("after Replace: %q", v)
+		}
+	})
+}
