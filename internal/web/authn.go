@@ -349,6 +349,11 @@ func loginUsername(c *fiber.Ctx) string {
 		Username string `json:"username"`
 	}
 	if hasMediaType(c.Get(fiber.HeaderContentType), fiber.MIMEApplicationJSON) {
+		// The handler refuses a body that decodes only by turning bytes into U+FFFD;
+		// its mangled username must not pick a throttle key either.
+		if checkJSONText(c.Body()) != nil {
+			return ""
+		}
 		_ = json.Unmarshal(c.Body(), &body)
 		return body.Username
 	}

@@ -32,11 +32,12 @@ func isForm(c *fiber.Ctx) bool {
 }
 
 // decodeJSONObject decodes a JSON object body into dst, telling malformed JSON (400)
-// from JSON of the wrong shape (422, naming the field).
+// from JSON of the wrong shape or with a string encoding/json would alter (422,
+// naming the field).
 func decodeJSONObject(c *fiber.Ctx, dst any) error {
 	body := bytes.TrimSpace(c.Body())
-	if !json.Valid(body) {
-		return errMalformedJSON
+	if err := checkJSONText(body); err != nil {
+		return err
 	}
 	if len(body) == 0 || body[0] != '{' {
 		return errNotJSONObject
