@@ -10,15 +10,15 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/storage/memory/v2"
 	"github.com/valyala/fasthttp"
 
 	"fiberauth/internal/auth"
+	"fiberauth/internal/shared"
 )
 
 // keyLog is a storage that records every key it is asked for.
 type keyLog struct {
-	fiber.Storage
+	*shared.Memory
 	mu   sync.Mutex
 	keys []string
 }
@@ -38,14 +38,19 @@ func (k *keyLog) take() []string {
 	return keys
 }
 
-func (k *keyLog) Get(key string) ([]byte, error) { k.record(key); return k.Storage.Get(key) }
+func (k *keyLog) Get(key string) ([]byte, error) { k.record(key); return k.Memory.Get(key) }
 
 func (k *keyLog) Set(key string, val []byte, exp time.Duration) error {
 	k.record(key)
-	return k.Storage.Set(key, val, exp)
+	return k.Memory.Set(key, val, exp)
 }
 
-func (k *keyLog) Delete(key string) error { k.record(key); return k.Storage.Delete(key) }
+func (k *keyLog) Replace(key string, val []byte, exp time.Duration) (bool, error) {
+	k.record(key)
+	return k.Memory.Replace(key, val, exp)
+}
+
+func (k *keyLog) Delete(key string) error { k.record(key); return k.Memory.Delete(key) }
 
 // isUUIDv4 is validID written out by hand: lower-case hex in the 8-4-4-4-12 layout,
 // version 4, variant 10xx.
@@ -80,9 +85,9 @@ func isUUIDv4(s string) bool {
 // FuzzDropForeignCookie sends any session cookie through DropForeignCookie and
 // Manager.Current: only a well-formed UUIDv4 reaches the storage as a key.
 func FuzzDropForeignCookie(f *testing.F) {
-	storage := &keyLog{Storage: memory.New()}
+	storage := &keyLog{Memory: shared.NewMemory(nil)}
 	f.Cleanup(func() { storage.Close() })
-	m := NewManager(storage, Config{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 24 * time.Hour})
+	m := NewManager(storage, &generations{gen: map[int64]int64{}}, Config{IdleTimeout: 30 * time.Minute, AbsoluteTimeout: 24 * time.Hour})
 	var seen string // the cookie the handler saw; the fuzz function runs one input at a time
 	app := fiber.New()
 	app.Use(DropForeignCookie)
