@@ -46,7 +46,8 @@ type Deps struct {
 	Views fiber.Views
 	// Static holds the files served under /static/ (public.FS). Required.
 	Static fs.FS
-	// APIDoc is the OpenAPI document served at /openapi.json.
+	// APIDoc is the OpenAPI document served at /openapi.json (without its demo
+	// credentials unless Config.DemoData).
 	APIDoc *apidoc.Doc
 }
 
@@ -80,11 +81,19 @@ func NewServer(d Deps) *fiber.App {
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
-	pg, err := newPlayground(d.APIDoc)
+	doc := d.APIDoc
+	if !d.Config.DemoData {
+		// The demo credentials are public: a service without them (production
+		// always) does not name them in /openapi.json, /docs or the playground.
+		if doc, err = doc.WithoutDemo(context.Background()); err != nil {
+			panic("web.NewServer: " + err.Error())
+		}
+	}
+	pg, err := newPlayground(doc)
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
-	ref, err := newAPIReference(d.APIDoc, pg, d.Config.DemoData)
+	ref, err := newAPIReference(doc, pg, d.Config.DemoData)
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
@@ -96,7 +105,7 @@ func NewServer(d Deps) *fiber.App {
 		limits:       &watchedStorage{Storage: d.Storage},
 		storageReady: d.StorageReady,
 		throttle:     throttle.New(d.Storage, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),
-		apiDoc:       d.APIDoc,
+		apiDoc:       doc,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
 		assets:       assets,
