@@ -396,3 +396,74 @@ func TestLoadDotenv(t *testing.T) {
 		}
 	})
 }
+
+// Values past the bounds in the README's configuration table are refused, with a
+// message naming the variable; the bounds themselves are accepted.
+func TestLoadBounds(t *testing.T) {
+	t.Parallel()
+	prod := func(vars map[string]string) map[string]string {
+		out := map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10"}
+		for k, v := range vars {
+			out[k] = v
+		}
+		return out
+	}
+
+	refused := []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"production refuses trusting every IPv4 address",
+			prod(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 0.0.0.0/0"}), `config: TRUSTED_PROXIES: "0.0.0.0/0" trusts too many addresses`},
+		{"production refuses trusting every IPv6 address",
+			prod(map[string]string{"TRUSTED_PROXIES": "::/0"}), `config: TRUSTED_PROXIES: "::/0" trusts too many addresses`},
+		{"production refuses an IPv4 range shorter than /8",
+			prod(map[string]string{"TRUSTED_PROXIES": "0.0.0.0/7"}), `config: TRUSTED_PROXIES: "0.0.0.0/7"`},
+		{"production refuses an IPv6 range shorter than /16",
+			prod(map[string]string{"TRUSTED_PROXIES": "2000::/3"}), `config: TRUSTED_PROXIES: "2000::/3"`},
+		{"production refuses every IPv4 address written as IPv4-mapped IPv6",
+			prod(map[string]string{"TRUSTED_PROXIES": "::ffff:0.0.0.0/96"}), `config: TRUSTED_PROXIES: "::ffff:0.0.0.0/96"`},
+		{"a rate-limit window over a day is refused anywhere",
+			map[string]string{"RATE_LIMIT_WINDOW": "25h"}, "config: RATE_LIMIT_WINDOW: must be at most 24h0m0s, got 25h0m0s"},
+		{"a failed-login window over a day is refused anywhere",
+			map[string]string{"LOGIN_FAILURE_WINDOW": "48h"}, "config: LOGIN_FAILURE_WINDOW: must be at most 24h0m0s"},
+		{"an absolute session timeout over 30 days is refused anywhere",
+			map[string]string{"SESSION_ABSOLUTE_TIMEOUT": "721h"}, "config: SESSION_ABSOLUTE_TIMEOUT: must be at most 720h0m0s (30 days)"},
+		{"production refuses a rate limit over a million",
+			prod(map[string]string{"RATE_LIMIT_MAX": "1000001"}), "config: RATE_LIMIT_MAX: must be at most 1000000 in production, got 1000001"},
+		{"production refuses a failed-login limit over a thousand",
+			prod(map[string]string{"LOGIN_MAX_FAILURES": "1001"}), "config: LOGIN_MAX_FAILURES: must be at most 1000 in production, got 1001"},
+		{"production refuses an idle timeout under a minute",
+			prod(map[string]string{"SESSION_IDLE_TIMEOUT": "59s"}), "config: SESSION_IDLE_TIMEOUT: must be at least 1m0s in production, got 59s"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := loadErr(t, tt.vars); !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+
+	accepted := []struct {
+		name string
+		vars map[string]string
+	}{
+		{"production accepts the widest ranges allowed",
+			prod(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/16, 192.0.2.7, ::ffff:10.0.0.0/104"})},
+		{"outside production any range may be trusted", map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0, ::/0"}},
+		{"a day-long window and a 30-day session are accepted",
+			map[string]string{"RATE_LIMIT_WINDOW": "24h", "LOGIN_FAILURE_WINDOW": "24h", "SESSION_ABSOLUTE_TIMEOUT": "720h"}},
+		{"production accepts the highest limits and the shortest idle timeout",
+			prod(map[string]string{"RATE_LIMIT_MAX": "1000000", "LOGIN_MAX_FAILURES": "1000", "SESSION_IDLE_TIMEOUT": "1m"})},
+		{"outside production limits may be raised out of the way (tests, benchmarks)",
+			map[string]string{"RATE_LIMIT_MAX": "1073741824", "LOGIN_MAX_FAILURES": "1000000", "SESSION_IDLE_TIMEOUT": "1s"}},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mustLoad(t, tt.vars)
+		})
+	}
+}
