@@ -148,11 +148,11 @@ func (s *sqlStore) UserByUsername(ctx context.Context, username string) (User, e
 	if s.dialect == goose.DialectPostgres {
 		where = `lower(username) = lower(?)`
 	}
-	return s.user(ctx, where, username)
+	return retryRead(ctx, func() (User, error) { return s.user(ctx, where, username) })
 }
 
 func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) {
-	return s.user(ctx, `id = ?`, id)
+	return retryRead(ctx, func() (User, error) { return s.user(ctx, `id = ?`, id) })
 }
 
 func (s *sqlStore) user(ctx context.Context, where string, arg any) (User, error) {
@@ -167,6 +167,10 @@ func (s *sqlStore) user(ctx context.Context, where string, arg any) (User, error
 }
 
 func (s *sqlStore) ListUsers(ctx context.Context) ([]UserSummary, error) {
+	return retryRead(ctx, func() ([]UserSummary, error) { return s.listUsers(ctx) })
+}
+
+func (s *sqlStore) listUsers(ctx context.Context) ([]UserSummary, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`
 		SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at,
 		       COUNT(k.id)
@@ -278,6 +282,10 @@ func (s *sqlStore) CreateAPIKey(ctx context.Context, k *APIKey) error {
 }
 
 func (s *sqlStore) APIKeyByDigest(ctx context.Context, digest string) (APIKey, error) {
+	return retryRead(ctx, func() (APIKey, error) { return s.apiKeyByDigest(ctx, digest) })
+}
+
+func (s *sqlStore) apiKeyByDigest(ctx context.Context, digest string) (APIKey, error) {
 	k, err := scanAPIKey(s.r.QueryRowContext(ctx, s.q(keySelect+` WHERE k.digest = ?`), digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return APIKey{}, apperr.New(apperr.KindNotFound, "API key not found")
@@ -289,6 +297,10 @@ func (s *sqlStore) APIKeyByDigest(ctx context.Context, digest string) (APIKey, e
 }
 
 func (s *sqlStore) ListAPIKeys(ctx context.Context, userID int64) ([]APIKey, error) {
+	return retryRead(ctx, func() ([]APIKey, error) { return s.listAPIKeys(ctx, userID) })
+}
+
+func (s *sqlStore) listAPIKeys(ctx context.Context, userID int64) ([]APIKey, error) {
 	query, args := keySelect, []any{}
 	if userID != 0 {
 		query, args = query+` WHERE k.user_id = ?`, append(args, userID)
@@ -384,6 +396,10 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e AuditEvent) error {
 }
 
 func (s *sqlStore) ListAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error) {
+	return retryRead(ctx, func() ([]AuditEvent, error) { return s.listAudit(ctx, actor, limit) })
+}
+
+func (s *sqlStore) listAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error) {
 	query := `SELECT id, at, actor, action, client_ip, outcome, detail FROM audit_events`
 	var args []any
 	if actor != "" {
@@ -414,10 +430,13 @@ func (s *sqlStore) ListAudit(ctx context.Context, actor string, limit int) ([]Au
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error {
-	if err := s.r.PingContext(ctx); err != nil {
-		return apperr.Wrap(apperr.KindUnavailable, "database unavailable", err)
-	}
-	return nil
+	_, err := retryRead(ctx, func() (struct{}, error) {
+		if err := s.r.PingContext(ctx); err != nil {
+			return struct{}{}, apperr.Wrap(apperr.KindUnavailable, "database unavailable", err)
+		}
+		return struct{}{}, nil
+	})
+	return err
 }
 
 // Close closes the readers first, so that the writer's is the last connection and
