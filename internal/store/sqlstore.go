@@ -262,20 +262,51 @@ func (s *sqlStore) CreateAPIKey(ctx context.Context, k *APIKey) error {
 			apperr.FieldError{Field: "permissions", Message: "must not be empty or contain a comma"})
 	}
 	t := now()
-	err := s.w.QueryRowContext(ctx, s.q(`
-		INSERT INTO api_keys (user_id, name, prefix, digest, permissions, created_at, expires_at, last_used_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		k.UserID, k.Name, k.Prefix, k.Digest, strings.Join(k.Permissions, ","), t.UnixNano(),
-		nullNanos(k.ExpiresAt), nullNanos(k.LastUsedAt), nullNanos(k.RevokedAt),
-	).Scan(&k.ID)
-	if err != nil {
-		switch constraintOf(err) {
-		case uniqueViolation:
-			return apperr.New(apperr.KindConflict, "API key already exists")
-		case foreignKeyViolation:
+	// The count and the insert are one transaction, serialised per user: PostgreSQL
+	// by the lock on the user's row, SQLite by its single writer. Otherwise two
+	// creations at 99 keys would both see room for one.
+	lockUser := `SELECT id FROM users WHERE id = ?`
+	if s.dialect == goose.DialectPostgres {
+		lockUser += ` FOR UPDATE`
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, s.q(lockUser), k.UserID).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return apperr.New(apperr.KindNotFound, "user not found")
 		}
-		return dbError(err)
+		if err != nil {
+			return dbError(err)
+		}
+		var active int
+		err = tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM api_keys
+			WHERE user_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`),
+			k.UserID, t.UnixNano()).Scan(&active)
+		if err != nil {
+			return dbError(err)
+		}
+		if active >= MaxActiveKeysPerUser && k.RevokedAt == nil {
+			return ErrTooManyKeys
+		}
+		err = tx.QueryRowContext(ctx, s.q(`
+			INSERT INTO api_keys (user_id, name, prefix, digest, permissions, created_at, expires_at, last_used_at, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			k.UserID, k.Name, k.Prefix, k.Digest, strings.Join(k.Permissions, ","), t.UnixNano(),
+			nullNanos(k.ExpiresAt), nullNanos(k.LastUsedAt), nullNanos(k.RevokedAt),
+		).Scan(&k.ID)
+		if err != nil {
+			switch constraintOf(err) {
+			case uniqueViolation:
+				return apperr.New(apperr.KindConflict, "API key already exists")
+			case foreignKeyViolation:
+				return apperr.New(apperr.KindNotFound, "user not found")
+			}
+			return dbError(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	k.CreatedAt = t
 	return nil

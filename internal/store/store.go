@@ -4,7 +4,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"fiberauth/internal/apperr"
 )
 
 // Roles a user can have.
@@ -52,6 +55,15 @@ type APIKey struct {
 	RevokedAt   *time.Time
 }
 
+// MaxActiveKeysPerUser bounds the keys (neither revoked nor expired) one user
+// holds: each one costs a row, a line on the dashboard and a cache entry, and a
+// script creating keys in a loop would otherwise grow them without end.
+const MaxActiveKeysPerUser = 100
+
+// ErrTooManyKeys refuses a key beyond MaxActiveKeysPerUser.
+var ErrTooManyKeys = apperr.Validation("Validation error", apperr.FieldError{Field: "keys",
+	Message: fmt.Sprintf("at most %d active keys; revoke one first", MaxActiveKeysPerUser)})
+
 // AuditEvent is one security-relevant thing that happened.
 type AuditEvent struct {
 	ID       int64
@@ -81,7 +93,9 @@ type Store interface {
 	UpgradePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error)
 	RecordLogin(ctx context.Context, userID int64, at time.Time) error
 
-	// CreateAPIKey inserts k and sets its ID and CreatedAt; KindConflict on a duplicate digest.
+	// CreateAPIKey inserts k and sets its ID and CreatedAt; KindConflict on a duplicate
+	// digest, ErrTooManyKeys when the user already has MaxActiveKeysPerUser active keys
+	// (the count and the insert are atomic).
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// APIKeyByDigest finds a key by digest, revoked and expired ones included (the caller decides).
 	APIKeyByDigest(ctx context.Context, digest string) (APIKey, error)

@@ -2,8 +2,12 @@ package web
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+
+	"fiberauth/internal/apperr"
+	"fiberauth/internal/store"
 )
 
 // Tests for the smaller findings of issue 8.
@@ -42,4 +46,44 @@ func TestDocumentsNameNoDemoCredentialsWithoutDemoData(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The 101st active key of a user is refused with a message saying what to do, to
+// JSON clients and in the dashboard's form.
+func TestKeysPerUserAreCapped(t *testing.T) {
+	a := newTestApp(t, nil)
+	alice := a.mustLogin(t, "alice", "password123")
+	u, err := a.store.UserByUsername(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := a.store.ListAPIKeys(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range store.MaxActiveKeysPerUser - len(keys) { // alice has a demo key already
+		if _, err := a.auth.CreateAPIKey(t.Context(), u.ID, "filler", []string{"read"}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("a JSON client gets 422 with the reason on keys", func(t *testing.T) {
+		resp, body := a.do(t, withCookie(jsonRequest("POST", "/keys", `{"name":"one too many","permissions":["read"]}`), alice))
+		e := envelope(t, body)
+		want := []apperr.FieldError{{Field: "keys", Message: "at most 100 active keys; revoke one first"}}
+		if resp.StatusCode != http.StatusUnprocessableEntity || e.Type != "validation_error" || !slices.Equal(e.Details, want) {
+			t.Fatalf("101st key: %d %s, want 422 with details %v", resp.StatusCode, body, want)
+		}
+	})
+
+	t.Run("the dashboard's form says so", func(t *testing.T) {
+		c := a.client()
+		c.login(t, "alice", "password123")
+		token := c.token(t, "/dashboard")
+		resp, body := c.form(t, "/keys", urlValues("name", "one too many", "permissions", "read", "expires_in", "720h", csrfFormField, token))
+		if resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("form: %d", resp.StatusCode)
+		}
+		mustContain(t, body, "You may have at most 100 active keys; revoke one first.")
+	})
 }
