@@ -38,6 +38,7 @@ const (
 	minSessionIdle     = time.Minute         // SESSION_IDLE_TIMEOUT, in production
 	minProxyBits4      = 8                   // TRUSTED_PROXIES, IPv4, in production
 	minProxyBits6      = 16                  // TRUSTED_PROXIES, IPv6, in production
+	minAuditRetention  = time.Hour           // AUDIT_RETENTION
 )
 
 // Config is the validated configuration. The env tags drive caarlos0/env; fields
@@ -62,6 +63,7 @@ type Config struct {
 	LogFormat              string        `env:"LOG_FORMAT"` // default depends on APP_ENV
 	BodyLimit              int           `env:"MAX_BODY_BYTES" envDefault:"1048576"`
 	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	AuditRetention         time.Duration `env:"AUDIT_RETENTION" envDefault:"2160h"` // 90 days
 }
 
 // Production reports whether the strict production rules apply (Secure cookies,
@@ -194,6 +196,10 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 	c.checkRange("MAX_BODY_BYTES", cfg.BodyLimit, 1024, 64<<20, "")
 	c.check("SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout > 0,
 		"must be greater than 0, got %s", cfg.ShutdownTimeout)
+	// Pruning runs hourly, so a shorter retention would not be kept anyway; there is
+	// no "keep forever" (0): failed logins alone would grow the table without end.
+	c.check("AUDIT_RETENTION", cfg.AuditRetention >= minAuditRetention,
+		"must be at least %s, got %s", minAuditRetention, cfg.AuditRetention)
 
 	cfg.CORSAllowOrigins = c.origins("CORS_ALLOW_ORIGINS", cfg.CORSAllowOrigins)
 	cfg.TrustedProxies = c.proxies("TRUSTED_PROXIES", cfg.TrustedProxies, prod)

@@ -71,6 +71,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogFormat:              "text",
 		BodyLimit:              1 << 20,
 		ShutdownTimeout:        10 * time.Second,
+		AuditRetention:         90 * 24 * time.Hour,
 	}
 	test := development
 	test.Env = "test"
@@ -121,6 +122,7 @@ func TestLoadValues(t *testing.T) {
 				"SESSION_IDLE_TIMEOUT": "5m", "SESSION_ABSOLUTE_TIMEOUT": "1h",
 				"RATE_LIMIT_MAX": "7", "RATE_LIMIT_WINDOW": "1s", "LOGIN_MAX_FAILURES": "3", "LOGIN_FAILURE_WINDOW": "2m",
 				"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "JSON", "MAX_BODY_BYTES": "1024", "SHUTDOWN_TIMEOUT": "3s",
+				"AUDIT_RETENTION": "720h",
 			},
 			check: func(t *testing.T, cfg config.Config) {
 				t.Helper()
@@ -129,6 +131,7 @@ func TestLoadValues(t *testing.T) {
 					BcryptCost: 4, SessionIdleTimeout: 5 * time.Minute, SessionAbsoluteTimeout: time.Hour,
 					RateLimitMax: 7, RateLimitWindow: time.Second, LoginMaxFailures: 3, LoginFailureWindow: 2 * time.Minute,
 					LogLevel: slog.LevelDebug, LogFormat: "json", BodyLimit: 1024, ShutdownTimeout: 3 * time.Second,
+					AuditRetention: 720 * time.Hour,
 				}
 				if !reflect.DeepEqual(cfg, want) {
 					t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)
@@ -434,6 +437,12 @@ func TestLoadBounds(t *testing.T) {
 			prod(map[string]string{"RATE_LIMIT_MAX": "1000001"}), "config: RATE_LIMIT_MAX: must be at most 1000000 in production, got 1000001"},
 		{"production refuses a failed-login limit over a thousand",
 			prod(map[string]string{"LOGIN_MAX_FAILURES": "1001"}), "config: LOGIN_MAX_FAILURES: must be at most 1000 in production, got 1001"},
+		{"an audit retention of 0 is refused (there is no keeping forever)",
+			map[string]string{"AUDIT_RETENTION": "0s"}, "config: AUDIT_RETENTION: must be at least 1h0m0s, got 0s"},
+		{"an audit retention under the hourly pruning is refused",
+			map[string]string{"AUDIT_RETENTION": "59m"}, "config: AUDIT_RETENTION: must be at least 1h0m0s, got 59m0s"},
+		{"a bad audit retention names the variable",
+			map[string]string{"AUDIT_RETENTION": "90 days"}, `config: AUDIT_RETENTION: invalid duration "90 days"`},
 		{"production refuses an idle timeout under a minute",
 			prod(map[string]string{"SESSION_IDLE_TIMEOUT": "59s"}), "config: SESSION_IDLE_TIMEOUT: must be at least 1m0s in production, got 59s"},
 	}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -86,4 +87,58 @@ func TestActiveKeysPerUserAreCapped(t *testing.T) {
 			wantKind(t, s.CreateAPIKey(ctx, &k), apperr.KindNotFound)
 		})
 	})
+}
+
+// Audit events older than the retention are deleted, in as many batches as it
+// takes; newer ones, and one exactly at the cut, stay.
+func TestPruneAudit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Store) {
+		ctx := t.Context()
+		cut := time.Now().Add(-90 * 24 * time.Hour).UTC().Round(0)
+		const old = 2*PruneBatch + 500 // three batches, the last one short
+		insertAudit(t, s, old, cut.Add(-time.Hour), "old")
+		insertAudit(t, s, 1, cut, "at the cut")
+		insertAudit(t, s, 10, time.Now(), "new")
+
+		n, err := s.PruneAudit(ctx, cut)
+		wantNoErr(t, err)
+		if n != old {
+			t.Errorf("PruneAudit deleted %d, want %d", n, old)
+		}
+		events, err := s.ListAudit(ctx, "", 1000)
+		wantNoErr(t, err)
+		if len(events) != 11 {
+			t.Fatalf("%d events left, want 11", len(events))
+		}
+		for _, e := range events {
+			if e.Detail == "old" {
+				t.Errorf("an old event is left: %+v", e)
+			}
+		}
+		if n, err := s.PruneAudit(ctx, cut); err != nil || n != 0 {
+			t.Errorf("pruning again: %d, %v; want 0, nil", n, err)
+		}
+	})
+}
+
+// insertAudit appends n events at the given time in one transaction (one by one,
+// thousands of them would take seconds on PostgreSQL).
+func insertAudit(t *testing.T, s Store, n int, at time.Time, detail string) {
+	t.Helper()
+	ss := s.(*sqlStore)
+	err := ss.inTx(t.Context(), func(tx *sql.Tx) error {
+		stmt, err := tx.PrepareContext(t.Context(), ss.q(`
+			INSERT INTO audit_events (at, actor, action, client_ip, outcome, detail) VALUES (?, 'mallory', 'login', '192.0.2.1', 'failure', ?)`))
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for range n {
+			if _, err := stmt.ExecContext(t.Context(), at.UnixNano(), detail); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	wantNoErr(t, err)
 }

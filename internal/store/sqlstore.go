@@ -460,6 +460,30 @@ func (s *sqlStore) listAudit(ctx context.Context, actor string, limit int) ([]Au
 	return events, nil
 }
 
+func (s *sqlStore) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	// The subquery bounds each DELETE (neither database has DELETE ... LIMIT in
+	// both dialects); audit_events_at serves it.
+	query := s.q(`DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? LIMIT ?)`)
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, dbError(err)
+		}
+		res, err := s.w.ExecContext(ctx, query, before.UnixNano(), PruneBatch)
+		if err != nil {
+			return total, dbError(err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, dbError(err)
+		}
+		total += n
+		if n < PruneBatch {
+			return total, nil
+		}
+	}
+}
+
 func (s *sqlStore) Ping(ctx context.Context) error {
 	_, err := retryRead(ctx, func() (struct{}, error) {
 		if err := s.r.PingContext(ctx); err != nil {

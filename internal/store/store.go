@@ -64,6 +64,9 @@ const MaxActiveKeysPerUser = 100
 var ErrTooManyKeys = apperr.Validation("Validation error", apperr.FieldError{Field: "keys",
 	Message: fmt.Sprintf("at most %d active keys; revoke one first", MaxActiveKeysPerUser)})
 
+// PruneBatch is how many audit events one statement of PruneAudit deletes.
+const PruneBatch = 1000
+
 // AuditEvent is one security-relevant thing that happened.
 type AuditEvent struct {
 	ID       int64
@@ -110,6 +113,10 @@ type Store interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	// ListAudit returns the newest events first; actor "" means everyone's.
 	ListAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error)
+	// PruneAudit deletes the events from before the given time, in batches of
+	// PruneBatch (each its own statement, so no lock is held for long), and returns
+	// how many it deleted. Cancelling ctx stops it between batches.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 	Ping(ctx context.Context) error
 	Close() error
