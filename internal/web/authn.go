@@ -352,7 +352,7 @@ func (s *server) limitsReachable(c *fiber.Ctx) error {
 }
 
 // rateKey is the limiter's counter for the request's client.
-func (s *server) rateKey(c *fiber.Ctx) string { return "rate:" + s.clientIP(c) }
+func (s *server) rateKey(c *fiber.Ctx) string { return "rate:" + clientKey(s.clientIP(c)) }
 
 // watchedStorage remembers, per key, whether the last call for it failed, so that
 // limitsReachable judges a request by its own counter, not by another client's.

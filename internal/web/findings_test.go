@@ -87,3 +87,51 @@ func TestKeysPerUserAreCapped(t *testing.T) {
 		mustContain(t, body, "You may have at most 100 active keys; revoke one first.")
 	})
 }
+
+func TestClientKey(t *testing.T) {
+	tests := []struct{ name, ip, want string }{
+		{"an IPv4 address is its own client", "203.0.113.7", "203.0.113.7"},
+		{"an IPv6 address counts by its /64", "2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"},
+		{"another address of the same /64 is the same client", "2001:db8:1:2::1", "2001:db8:1:2::/64"},
+		{"the next /64 is another client", "2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"an IPv4-mapped address is left alone, not made every IPv4 client's /64", "::ffff:203.0.113.7", "::ffff:203.0.113.7"},
+		{"a zone does not split a /64", "fe80::1%eth0", "fe80::/64"},
+		{"the unspecified address (app.Test's peer) is left alone", "0.0.0.0", "0.0.0.0"},
+		{"what is not an address is left alone", "not-an-ip", "not-an-ip"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := clientKey(tt.ip); got != tt.want {
+				t.Errorf("clientKey(%q) = %q, want %q", tt.ip, got, tt.want)
+			}
+		})
+	}
+}
+
+// The API rate limit counts an IPv6 client by its /64: a host that moves between
+// the addresses of its /64 does not get a new allowance with each.
+func TestRateLimitGroupsIPv6By64(t *testing.T) {
+	tests := []struct {
+		name      string
+		addresses []string // X-Forwarded-For of three requests, through a trusted proxy
+		wantThird int
+	}{
+		{"two addresses of one /64 share a counter", []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"}, 429},
+		{"addresses of different /64s do not", []string{"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:3::1"}, 200},
+		{"IPv4 addresses are counted one by one", []string{"203.0.113.1", "203.0.113.1", "203.0.113.2"}, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// app.Test's peer, 0.0.0.0, is the trusted proxy.
+			a := newTestApp(t, map[string]string{"TRUSTED_PROXIES": "0.0.0.0/32", "RATE_LIMIT_MAX": "2"})
+			var status int
+			for _, ip := range tt.addresses {
+				resp, _ := a.do(t, request("GET", "/apikey/data", "", "X-API-Key", "sk_test_123", "X-Forwarded-For", ip))
+				status = resp.StatusCode
+			}
+			if status != tt.wantThird {
+				t.Errorf("third request: %d, want %d", status, tt.wantThird)
+			}
+		})
+	}
+}
