@@ -196,8 +196,8 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 	c.checkRange("MAX_BODY_BYTES", cfg.BodyLimit, 1024, 64<<20, "")
 	c.check("SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout > 0,
 		"must be greater than 0, got %s", cfg.ShutdownTimeout)
-	// Pruning runs hourly, so a shorter retention would not be kept anyway; there is
-	// no "keep forever" (0): failed logins alone would grow the table without end.
+	// Pruning runs hourly, so a retention under an hour could not be held to; there
+	// is no "keep forever" (0): failed logins alone would grow the table without end.
 	c.check("AUDIT_RETENTION", cfg.AuditRetention >= minAuditRetention,
 		"must be at least %s, got %s", minAuditRetention, cfg.AuditRetention)
 
