@@ -4,11 +4,15 @@
 package apidoc
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -48,11 +52,24 @@ func (o Operation) Demo() Demo {
 	return Demo{Username: str("username"), Password: str("password"), APIKey: str("api_key")}
 }
 
+// SchemeDemo is a security scheme's x-demo extension: a sentence naming the demo
+// credentials for it ("" when it has none).
+func SchemeDemo(s *openapi3.SecurityScheme) string {
+	d, _ := s.Extensions["x-demo"].(string)
+	return d
+}
+
 // Load parses and validates the embedded document.
 func Load(ctx context.Context) (*Doc, error) {
+	return load(ctx, specYAML, nil)
+}
+
+// load parses and validates a document. order, when set, gives the order of the
+// operations (a document made from JSON has no line numbers to keep it by).
+func load(ctx context.Context, data []byte, order []Operation) (*Doc, error) {
 	loader := openapi3.NewLoader()
 	loader.IncludeOrigin = true // line numbers, to keep the YAML's order of operations
-	spec, err := loader.LoadFromData(specYAML)
+	spec, err := loader.LoadFromData(data)
 	if err != nil {
 		return nil, fmt.Errorf("openapi.yaml: %w", err)
 	}
@@ -68,7 +85,101 @@ func Load(ctx context.Context) (*Doc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapi.yaml: %w", err)
 	}
-	return &Doc{Spec: spec, JSON: b, Operations: operations(spec)}, nil
+	ops := operations(spec)
+	if order != nil {
+		ops = inOrderOf(ops, order)
+	}
+	return &Doc{Spec: spec, JSON: b, Operations: ops}, nil
+}
+
+// inOrderOf sorts ops as order has the same operations.
+func inOrderOf(ops, order []Operation) []Operation {
+	rank := make(map[string]int, len(order))
+	for i, o := range order {
+		rank[o.Method+" "+o.Path] = i
+	}
+	slices.SortStableFunc(ops, func(a, b Operation) int {
+		return cmp.Compare(rank[a.Method+" "+a.Path], rank[b.Method+" "+b.Path])
+	})
+	return ops
+}
+
+// Placeholders for the demo secrets in a document without demo data.
+const (
+	placeholderPassword = "your-password"
+	placeholderKey      = "sk_live_your_key"
+)
+
+// WithoutDemo is the document for a service that has no demo data (production
+// always): without any x-demo extension, and with every demo password and key that
+// the x-demo extensions name replaced by a placeholder wherever else it appears
+// (examples, descriptions). Those credentials are public, so a document naming them
+// invites trying them, and tells what to try first on a server seeded by mistake.
+func (d *Doc) WithoutDemo(ctx context.Context) (*Doc, error) {
+	dec := json.NewDecoder(bytes.NewReader(d.JSON))
+	dec.UseNumber() // numbers go back out exactly as they came
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, fmt.Errorf("openapi document: %w", err)
+	}
+	secrets := map[string]string{}
+	collectDemoSecrets(tree, secrets)
+	// Longest first, so that a secret containing another is replaced whole.
+	var pairs []string
+	for _, s := range slices.SortedFunc(maps.Keys(secrets), func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(b), len(a)), cmp.Compare(a, b))
+	}) {
+		pairs = append(pairs, s, secrets[s])
+	}
+	tree = scrubDemo(tree, strings.NewReplacer(pairs...))
+	var out bytes.Buffer
+	enc := json.NewEncoder(&out)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(tree); err != nil {
+		return nil, fmt.Errorf("openapi document: %w", err)
+	}
+	return load(ctx, bytes.TrimSpace(out.Bytes()), d.Operations)
+}
+
+// collectDemoSecrets finds the passwords and keys in every x-demo object of the
+// tree, each with its placeholder.
+func collectDemoSecrets(node any, secrets map[string]string) {
+	switch n := node.(type) {
+	case map[string]any:
+		if demo, ok := n["x-demo"].(map[string]any); ok {
+			if p, _ := demo["password"].(string); p != "" {
+				secrets[p] = placeholderPassword
+			}
+			if k, _ := demo["api_key"].(string); k != "" {
+				secrets[k] = placeholderKey
+			}
+		}
+		for _, v := range n {
+			collectDemoSecrets(v, secrets)
+		}
+	case []any:
+		for _, v := range n {
+			collectDemoSecrets(v, secrets)
+		}
+	}
+}
+
+// scrubDemo drops every x-demo member and replaces the secrets in every string.
+func scrubDemo(node any, secrets *strings.Replacer) any {
+	switch n := node.(type) {
+	case map[string]any:
+		delete(n, "x-demo")
+		for k, v := range n {
+			n[k] = scrubDemo(v, secrets)
+		}
+	case []any:
+		for i, v := range n {
+			n[i] = scrubDemo(v, secrets)
+		}
+	case string:
+		return secrets.Replace(n)
+	}
+	return node
 }
 
 // operations lists the document's operations in source order.

@@ -28,6 +28,19 @@ const (
 	envTest        = "test"
 )
 
+// Bounds past which a value is a mistake (see Load; the README's configuration
+// table gives them too).
+const (
+	maxLimitWindow     = 24 * time.Hour      // RATE_LIMIT_WINDOW, LOGIN_FAILURE_WINDOW
+	maxSessionAbsolute = 30 * 24 * time.Hour // SESSION_ABSOLUTE_TIMEOUT
+	maxRateLimit       = 1_000_000           // RATE_LIMIT_MAX, in production
+	maxLoginFailures   = 1_000               // LOGIN_MAX_FAILURES, in production
+	minSessionIdle     = time.Minute         // SESSION_IDLE_TIMEOUT, in production
+	minProxyBits4      = 8                   // TRUSTED_PROXIES, IPv4, in production
+	minProxyBits6      = 16                  // TRUSTED_PROXIES, IPv6, in production
+	minAuditRetention  = time.Hour           // AUDIT_RETENTION
+)
+
 // Config is the validated configuration. The env tags drive caarlos0/env; fields
 // without an envDefault get their default in Load because it depends on APP_ENV.
 type Config struct {
@@ -50,6 +63,7 @@ type Config struct {
 	LogFormat              string        `env:"LOG_FORMAT"` // default depends on APP_ENV
 	BodyLimit              int           `env:"MAX_BODY_BYTES" envDefault:"1048576"`
 	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	AuditRetention         time.Duration `env:"AUDIT_RETENTION" envDefault:"2160h"` // 90 days
 }
 
 // Production reports whether the strict production rules apply (Secure cookies,
@@ -160,12 +174,35 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 	c.check("LOGIN_MAX_FAILURES", cfg.LoginMaxFailures >= 1, "must be at least 1, got %d", cfg.LoginMaxFailures)
 	c.check("LOGIN_FAILURE_WINDOW", cfg.LoginFailureWindow >= time.Second,
 		"must be at least 1s, got %s", cfg.LoginFailureWindow)
+	// Values past these bounds are mistakes, not tuning: a window or a session of
+	// more than that long is never meant, anywhere.
+	c.check("RATE_LIMIT_WINDOW", cfg.RateLimitWindow <= maxLimitWindow,
+		"must be at most %s, got %s", maxLimitWindow, cfg.RateLimitWindow)
+	c.check("LOGIN_FAILURE_WINDOW", cfg.LoginFailureWindow <= maxLimitWindow,
+		"must be at most %s, got %s", maxLimitWindow, cfg.LoginFailureWindow)
+	c.check("SESSION_ABSOLUTE_TIMEOUT", cfg.SessionAbsoluteTimeout <= maxSessionAbsolute,
+		"must be at most %s (30 days), got %s", maxSessionAbsolute, cfg.SessionAbsoluteTimeout)
+	if prod {
+		// Outside production, tests and benchmarks raise the limits out of the way; in
+		// production a limit that high is no limit, and an idle timeout under a minute
+		// logs people out between two clicks.
+		c.check("RATE_LIMIT_MAX", cfg.RateLimitMax <= maxRateLimit,
+			"must be at most %d in production, got %d", maxRateLimit, cfg.RateLimitMax)
+		c.check("LOGIN_MAX_FAILURES", cfg.LoginMaxFailures <= maxLoginFailures,
+			"must be at most %d in production, got %d", maxLoginFailures, cfg.LoginMaxFailures)
+		c.check("SESSION_IDLE_TIMEOUT", cfg.SessionIdleTimeout >= minSessionIdle,
+			"must be at least %s in production, got %s", minSessionIdle, cfg.SessionIdleTimeout)
+	}
 	c.checkRange("MAX_BODY_BYTES", cfg.BodyLimit, 1024, 64<<20, "")
 	c.check("SHUTDOWN_TIMEOUT", cfg.ShutdownTimeout > 0,
 		"must be greater than 0, got %s", cfg.ShutdownTimeout)
+	// Pruning runs hourly, so a retention under an hour could not be held to; there
+	// is no "keep forever" (0): failed logins alone would grow the table without end.
+	c.check("AUDIT_RETENTION", cfg.AuditRetention >= minAuditRetention,
+		"must be at least %s, got %s", minAuditRetention, cfg.AuditRetention)
 
 	cfg.CORSAllowOrigins = c.origins("CORS_ALLOW_ORIGINS", cfg.CORSAllowOrigins)
-	cfg.TrustedProxies = c.proxies("TRUSTED_PROXIES", cfg.TrustedProxies)
+	cfg.TrustedProxies = c.proxies("TRUSTED_PROXIES", cfg.TrustedProxies, prod)
 
 	if err := errors.Join(c.errs...); err != nil {
 		return Config{}, err
@@ -300,22 +337,48 @@ func (c *checker) origins(name string, list []string) []string {
 }
 
 // proxies trims and validates the trusted proxies; each is a CIDR or a single IP.
-func (c *checker) proxies(name string, list []string) []string {
+// In production a range that holds (nearly) every address is refused: whoever is in
+// it can write X-Forwarded-For, and so pick the client IP that limits count.
+func (c *checker) proxies(name string, list []string, prod bool) []string {
 	var out []string
 	for _, p := range trimList(list) {
-		var err error
+		var (
+			prefix netip.Prefix
+			err    error
+		)
 		if strings.Contains(p, "/") {
-			_, err = netip.ParsePrefix(p)
+			prefix, err = netip.ParsePrefix(p)
 		} else {
-			_, err = netip.ParseAddr(p)
+			var a netip.Addr
+			a, err = netip.ParseAddr(p)
+			prefix = netip.PrefixFrom(a, a.BitLen())
 		}
 		if err != nil {
 			c.fail(name, err, "invalid CIDR or IP address %q", p)
 			continue
 		}
+		if prod && tooWide(prefix) {
+			c.fail(name, nil, "%q trusts too many addresses: anyone in it could forge X-Forwarded-For; "+
+				"in production a range must be at least /%d for IPv4 and /%d for IPv6", p, minProxyBits4, minProxyBits6)
+			continue
+		}
 		out = append(out, p)
 	}
 	return out
+}
+
+// tooWide reports whether a trusted-proxy range is shorter than we accept in
+// production. An IPv4-mapped IPv6 range (::ffff:0:0/96 is every IPv4 address)
+// is judged as the IPv4 range it maps.
+func tooWide(p netip.Prefix) bool {
+	bits := p.Bits()
+	if p.Addr().Is4In6() && bits >= 96 {
+		return bits-96 < minProxyBits4
+	}
+	if p.Addr().Is4() {
+		return bits < minProxyBits4
+	}
+	return bits < minProxyBits6
 }
 
 // trimList trims spaces around comma-separated items and drops empty ones, so

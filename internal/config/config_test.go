@@ -71,6 +71,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogFormat:              "text",
 		BodyLimit:              1 << 20,
 		ShutdownTimeout:        10 * time.Second,
+		AuditRetention:         90 * 24 * time.Hour,
 	}
 	test := development
 	test.Env = "test"
@@ -121,6 +122,7 @@ func TestLoadValues(t *testing.T) {
 				"SESSION_IDLE_TIMEOUT": "5m", "SESSION_ABSOLUTE_TIMEOUT": "1h",
 				"RATE_LIMIT_MAX": "7", "RATE_LIMIT_WINDOW": "1s", "LOGIN_MAX_FAILURES": "3", "LOGIN_FAILURE_WINDOW": "2m",
 				"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "JSON", "MAX_BODY_BYTES": "1024", "SHUTDOWN_TIMEOUT": "3s",
+				"AUDIT_RETENTION": "720h",
 			},
 			check: func(t *testing.T, cfg config.Config) {
 				t.Helper()
@@ -129,6 +131,7 @@ func TestLoadValues(t *testing.T) {
 					BcryptCost: 4, SessionIdleTimeout: 5 * time.Minute, SessionAbsoluteTimeout: time.Hour,
 					RateLimitMax: 7, RateLimitWindow: time.Second, LoginMaxFailures: 3, LoginFailureWindow: 2 * time.Minute,
 					LogLevel: slog.LevelDebug, LogFormat: "json", BodyLimit: 1024, ShutdownTimeout: 3 * time.Second,
+					AuditRetention: 720 * time.Hour,
 				}
 				if !reflect.DeepEqual(cfg, want) {
 					t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)
@@ -395,4 +398,81 @@ func TestLoadDotenv(t *testing.T) {
 			t.Error("Load: got no error for a directory as .env")
 		}
 	})
+}
+
+// Values past the bounds in the README's configuration table are refused, with a
+// message naming the variable; the bounds themselves are accepted.
+func TestLoadBounds(t *testing.T) {
+	t.Parallel()
+	prod := func(vars map[string]string) map[string]string {
+		out := map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10"}
+		for k, v := range vars {
+			out[k] = v
+		}
+		return out
+	}
+
+	refused := []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"production refuses trusting every IPv4 address",
+			prod(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 0.0.0.0/0"}), `config: TRUSTED_PROXIES: "0.0.0.0/0" trusts too many addresses`},
+		{"production refuses trusting every IPv6 address",
+			prod(map[string]string{"TRUSTED_PROXIES": "::/0"}), `config: TRUSTED_PROXIES: "::/0" trusts too many addresses`},
+		{"production refuses an IPv4 range shorter than /8",
+			prod(map[string]string{"TRUSTED_PROXIES": "0.0.0.0/7"}), `config: TRUSTED_PROXIES: "0.0.0.0/7"`},
+		{"production refuses an IPv6 range shorter than /16",
+			prod(map[string]string{"TRUSTED_PROXIES": "2000::/3"}), `config: TRUSTED_PROXIES: "2000::/3"`},
+		{"production refuses every IPv4 address written as IPv4-mapped IPv6",
+			prod(map[string]string{"TRUSTED_PROXIES": "::ffff:0.0.0.0/96"}), `config: TRUSTED_PROXIES: "::ffff:0.0.0.0/96"`},
+		{"a rate-limit window over a day is refused anywhere",
+			map[string]string{"RATE_LIMIT_WINDOW": "25h"}, "config: RATE_LIMIT_WINDOW: must be at most 24h0m0s, got 25h0m0s"},
+		{"a failed-login window over a day is refused anywhere",
+			map[string]string{"LOGIN_FAILURE_WINDOW": "48h"}, "config: LOGIN_FAILURE_WINDOW: must be at most 24h0m0s"},
+		{"an absolute session timeout over 30 days is refused anywhere",
+			map[string]string{"SESSION_ABSOLUTE_TIMEOUT": "721h"}, "config: SESSION_ABSOLUTE_TIMEOUT: must be at most 720h0m0s (30 days)"},
+		{"production refuses a rate limit over a million",
+			prod(map[string]string{"RATE_LIMIT_MAX": "1000001"}), "config: RATE_LIMIT_MAX: must be at most 1000000 in production, got 1000001"},
+		{"production refuses a failed-login limit over a thousand",
+			prod(map[string]string{"LOGIN_MAX_FAILURES": "1001"}), "config: LOGIN_MAX_FAILURES: must be at most 1000 in production, got 1001"},
+		{"an audit retention of 0 is refused (there is no keeping forever)",
+			map[string]string{"AUDIT_RETENTION": "0s"}, "config: AUDIT_RETENTION: must be at least 1h0m0s, got 0s"},
+		{"an audit retention under the hourly pruning is refused",
+			map[string]string{"AUDIT_RETENTION": "59m"}, "config: AUDIT_RETENTION: must be at least 1h0m0s, got 59m0s"},
+		{"a bad audit retention names the variable",
+			map[string]string{"AUDIT_RETENTION": "90 days"}, `config: AUDIT_RETENTION: invalid duration "90 days"`},
+		{"production refuses an idle timeout under a minute",
+			prod(map[string]string{"SESSION_IDLE_TIMEOUT": "59s"}), "config: SESSION_IDLE_TIMEOUT: must be at least 1m0s in production, got 59s"},
+	}
+	for _, tt := range refused {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := loadErr(t, tt.vars); !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not contain %q", err, tt.want)
+			}
+		})
+	}
+
+	accepted := []struct {
+		name string
+		vars map[string]string
+	}{
+		{"production accepts the widest ranges allowed",
+			prod(map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8, 2001:db8::/16, 192.0.2.7, ::ffff:10.0.0.0/104"})},
+		{"outside production any range may be trusted", map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0, ::/0"}},
+		{"a day-long window and a 30-day session are accepted",
+			map[string]string{"RATE_LIMIT_WINDOW": "24h", "LOGIN_FAILURE_WINDOW": "24h", "SESSION_ABSOLUTE_TIMEOUT": "720h"}},
+		{"production accepts the highest limits and the shortest idle timeout",
+			prod(map[string]string{"RATE_LIMIT_MAX": "1000000", "LOGIN_MAX_FAILURES": "1000", "SESSION_IDLE_TIMEOUT": "1m"})},
+		{"outside production limits may be raised out of the way (tests, benchmarks)",
+			map[string]string{"RATE_LIMIT_MAX": "1073741824", "LOGIN_MAX_FAILURES": "1000000", "SESSION_IDLE_TIMEOUT": "1s"}},
+	}
+	for _, tt := range accepted {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mustLoad(t, tt.vars)
+		})
+	}
 }

@@ -82,7 +82,8 @@ func (c *Core) Close() error {
 // Server is the whole running application.
 type Server struct {
 	*Core
-	App *fiber.App
+	App    *fiber.App
+	pruner *auditPruner
 }
 
 // New builds the application from cfg.
@@ -123,7 +124,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		APIDoc:       doc,
 		CSRFKey:      csrfKey,
 	})
-	return &Server{Core: core, App: app}, nil
+	return &Server{Core: core, App: app, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger)}, nil
 }
 
 // viewsFS is where the templates come from: the views folder in development when it
@@ -139,7 +140,57 @@ func viewsFS(cfg config.Config) (fsys fs.FS, reload bool) {
 
 // Close releases everything New opened; call it after the app has shut down.
 func (s *Server) Close() error {
+	s.pruner.stop()
 	return s.Core.Close()
+}
+
+// auditPruneInterval is how often audit events past the retention are deleted.
+const auditPruneInterval = time.Hour
+
+// auditPruner deletes audit events older than the retention: once at start-up,
+// then every auditPruneInterval. Only the server runs it; the admin CLI's OpenCore
+// does not, so a command never races a server's prune or outlives its own work.
+type auditPruner struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startAuditPruner(st store.Store, retention time.Duration, logger *slog.Logger) *auditPruner {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &auditPruner{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		ticker := time.NewTicker(auditPruneInterval)
+		defer ticker.Stop()
+		for {
+			// Not audited itself (it would add a row per hour to the table it trims);
+			// the log line says what went.
+			n, err := st.PruneAudit(ctx, time.Now().Add(-retention))
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				logger.WarnContext(ctx, "audit pruning failed", "deleted", n, "err", err)
+			default:
+				logger.InfoContext(ctx, "audit pruned", "deleted", n, "retention", retention.String())
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the pruner, and waits for a prune under way to stop between batches.
+func (p *auditPruner) stop() {
+	p.cancel()
+	<-p.done
 }
 
 // OpenStorage returns in-process memory storage, or Redis when redisURL is set so

@@ -149,11 +149,11 @@ func (s *sqlStore) UserByUsername(ctx context.Context, username string) (User, e
 	if s.dialect == goose.DialectPostgres {
 		where = `lower(username) = lower(?)`
 	}
-	return s.user(ctx, where, username)
+	return retryRead(ctx, func() (User, error) { return s.user(ctx, where, username) })
 }
 
 func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) {
-	return s.user(ctx, `id = ?`, id)
+	return retryRead(ctx, func() (User, error) { return s.user(ctx, `id = ?`, id) })
 }
 
 func (s *sqlStore) user(ctx context.Context, where string, arg any) (User, error) {
@@ -168,6 +168,10 @@ func (s *sqlStore) user(ctx context.Context, where string, arg any) (User, error
 }
 
 func (s *sqlStore) ListUsers(ctx context.Context) ([]UserSummary, error) {
+	return retryRead(ctx, func() ([]UserSummary, error) { return s.listUsers(ctx) })
+}
+
+func (s *sqlStore) listUsers(ctx context.Context) ([]UserSummary, error) {
 	rows, err := s.r.QueryContext(ctx, s.q(`
 		SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at, u.access_generation,
 		       COUNT(k.id)
@@ -300,26 +304,61 @@ func (s *sqlStore) CreateAPIKey(ctx context.Context, k *APIKey) error {
 			apperr.FieldError{Field: "permissions", Message: "must not be empty or contain a comma"})
 	}
 	t := now()
-	err := s.w.QueryRowContext(ctx, s.q(`
-		INSERT INTO api_keys (user_id, name, prefix, digest, permissions, created_at, expires_at, last_used_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
-		k.UserID, k.Name, k.Prefix, k.Digest, strings.Join(k.Permissions, ","), t.UnixNano(),
-		nullNanos(k.ExpiresAt), nullNanos(k.LastUsedAt), nullNanos(k.RevokedAt),
-	).Scan(&k.ID)
-	if err != nil {
-		switch constraintOf(err) {
-		case uniqueViolation:
-			return apperr.New(apperr.KindConflict, "API key already exists")
-		case foreignKeyViolation:
+	// The count and the insert are one transaction, serialised per user: PostgreSQL
+	// by the lock on the user's row, SQLite by its single writer. Otherwise two
+	// creations at 99 keys would both see room for one.
+	lockUser := `SELECT id FROM users WHERE id = ?`
+	if s.dialect == goose.DialectPostgres {
+		lockUser += ` FOR UPDATE`
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var id int64
+		err := tx.QueryRowContext(ctx, s.q(lockUser), k.UserID).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
 			return apperr.New(apperr.KindNotFound, "user not found")
 		}
-		return dbError(err)
+		if err != nil {
+			return dbError(err)
+		}
+		var active int
+		err = tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM api_keys
+			WHERE user_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)`),
+			k.UserID, t.UnixNano()).Scan(&active)
+		if err != nil {
+			return dbError(err)
+		}
+		if active >= MaxActiveKeysPerUser && k.RevokedAt == nil {
+			return ErrTooManyKeys
+		}
+		err = tx.QueryRowContext(ctx, s.q(`
+			INSERT INTO api_keys (user_id, name, prefix, digest, permissions, created_at, expires_at, last_used_at, revoked_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
+			k.UserID, k.Name, k.Prefix, k.Digest, strings.Join(k.Permissions, ","), t.UnixNano(),
+			nullNanos(k.ExpiresAt), nullNanos(k.LastUsedAt), nullNanos(k.RevokedAt),
+		).Scan(&k.ID)
+		if err != nil {
+			switch constraintOf(err) {
+			case uniqueViolation:
+				return apperr.New(apperr.KindConflict, "API key already exists")
+			case foreignKeyViolation:
+				return apperr.New(apperr.KindNotFound, "user not found")
+			}
+			return dbError(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	k.CreatedAt = t
 	return nil
 }
 
 func (s *sqlStore) APIKeyByDigest(ctx context.Context, digest string) (APIKey, error) {
+	return retryRead(ctx, func() (APIKey, error) { return s.apiKeyByDigest(ctx, digest) })
+}
+
+func (s *sqlStore) apiKeyByDigest(ctx context.Context, digest string) (APIKey, error) {
 	k, err := scanAPIKey(s.r.QueryRowContext(ctx, s.q(keySelect+` WHERE k.digest = ?`), digest))
 	if errors.Is(err, sql.ErrNoRows) {
 		return APIKey{}, apperr.New(apperr.KindNotFound, "API key not found")
@@ -331,6 +370,10 @@ func (s *sqlStore) APIKeyByDigest(ctx context.Context, digest string) (APIKey, e
 }
 
 func (s *sqlStore) ListAPIKeys(ctx context.Context, userID int64) ([]APIKey, error) {
+	return retryRead(ctx, func() ([]APIKey, error) { return s.listAPIKeys(ctx, userID) })
+}
+
+func (s *sqlStore) listAPIKeys(ctx context.Context, userID int64) ([]APIKey, error) {
 	query, args := keySelect, []any{}
 	if userID != 0 {
 		query, args = query+` WHERE k.user_id = ?`, append(args, userID)
@@ -426,6 +469,10 @@ func (s *sqlStore) AppendAudit(ctx context.Context, e AuditEvent) error {
 }
 
 func (s *sqlStore) ListAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error) {
+	return retryRead(ctx, func() ([]AuditEvent, error) { return s.listAudit(ctx, actor, limit) })
+}
+
+func (s *sqlStore) listAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error) {
 	query := `SELECT id, at, actor, action, client_ip, outcome, detail FROM audit_events`
 	var args []any
 	if actor != "" {
@@ -455,6 +502,30 @@ func (s *sqlStore) ListAudit(ctx context.Context, actor string, limit int) ([]Au
 	return events, nil
 }
 
+func (s *sqlStore) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	// The subquery bounds each DELETE (neither database has DELETE ... LIMIT in
+	// both dialects); audit_events_at serves it.
+	query := s.q(`DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? LIMIT ?)`)
+	var total int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, dbError(err)
+		}
+		res, err := s.w.ExecContext(ctx, query, before.UnixNano(), PruneBatch)
+		if err != nil {
+			return total, dbError(err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, dbError(err)
+		}
+		total += n
+		if n < PruneBatch {
+			return total, nil
+		}
+	}
+}
+
 // Secrets
 
 func (s *sqlStore) Secret(ctx context.Context, name string, size int) ([]byte, error) {
@@ -475,10 +546,13 @@ func (s *sqlStore) Secret(ctx context.Context, name string, size int) ([]byte, e
 }
 
 func (s *sqlStore) Ping(ctx context.Context) error {
-	if err := s.r.PingContext(ctx); err != nil {
-		return apperr.Wrap(apperr.KindUnavailable, "database unavailable", err)
-	}
-	return nil
+	_, err := retryRead(ctx, func() (struct{}, error) {
+		if err := s.r.PingContext(ctx); err != nil {
+			return struct{}{}, apperr.Wrap(apperr.KindUnavailable, "database unavailable", err)
+		}
+		return struct{}{}, nil
+	})
+	return err
 }
 
 // Close closes the readers first, so that the writer's is the last connection and

@@ -4,7 +4,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"fiberauth/internal/apperr"
 )
 
 // Roles a user can have.
@@ -58,6 +61,18 @@ type APIKey struct {
 	RevokedAt      *time.Time
 }
 
+// MaxActiveKeysPerUser bounds the keys (neither revoked nor expired) one user
+// holds: each one costs a row, a line on the dashboard and a cache entry, and a
+// script creating keys in a loop would otherwise grow them without end.
+const MaxActiveKeysPerUser = 100
+
+// ErrTooManyKeys refuses a key beyond MaxActiveKeysPerUser.
+var ErrTooManyKeys = apperr.Validation("Validation error", apperr.FieldError{Field: "keys",
+	Message: fmt.Sprintf("at most %d active keys; revoke one first", MaxActiveKeysPerUser)})
+
+// PruneBatch is how many audit events one statement of PruneAudit deletes.
+const PruneBatch = 1000
+
 // AuditEvent is one security-relevant thing that happened.
 type AuditEvent struct {
 	ID       int64
@@ -96,7 +111,9 @@ type Store interface {
 	// MaxPasswordCost is the highest bcrypt cost among the stored hashes, 0 for none.
 	MaxPasswordCost(ctx context.Context) (int, error)
 
-	// CreateAPIKey inserts k and sets its ID and CreatedAt; KindConflict on a duplicate digest.
+	// CreateAPIKey inserts k and sets its ID and CreatedAt; KindConflict on a duplicate
+	// digest, ErrTooManyKeys when the user already has MaxActiveKeysPerUser active keys
+	// (the count and the insert are atomic).
 	CreateAPIKey(ctx context.Context, k *APIKey) error
 	// APIKeyByDigest finds a key by digest, revoked and expired ones included (the caller decides).
 	APIKeyByDigest(ctx context.Context, digest string) (APIKey, error)
@@ -111,6 +128,10 @@ type Store interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	// ListAudit returns the newest events first; actor "" means everyone's.
 	ListAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error)
+	// PruneAudit deletes the events from before the given time, in batches of
+	// PruneBatch (each its own statement, so no lock is held for long), and returns
+	// how many it deleted. Cancelling ctx stops it between batches.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 	// Secret returns the named secret, making it (size random bytes) if no instance
 	// has yet: every instance gets the same one.

@@ -100,8 +100,12 @@ func newAPIReference(doc *apidoc.Doc, pg *playground, demo bool) (*apiReference,
 
 	schemes := spec.Components.SecuritySchemes
 	for _, name := range sortedMapKeys(schemes) {
+		description := schemes[name].Value.Description
+		if d := apidoc.SchemeDemo(schemes[name].Value); demo && d != "" {
+			description = strings.TrimSpace(description + " " + d)
+		}
 		ref.Schemes = append(ref.Schemes, refScheme{Name: name, Words: schemeWords(schemes[name].Value),
-			Description: schemes[name].Value.Description})
+			Description: description})
 	}
 	if e := spec.Components.Schemas["Error"]; e != nil && len(e.Value.Examples) > 0 {
 		ref.Error = indentJSON(e.Value.Examples[0])

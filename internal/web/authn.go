@@ -341,7 +341,7 @@ func (s *server) apiRateLimit() fiber.Handler {
 }
 
 // rateKey is the limiter's counter for the request's client.
-func (s *server) rateKey(c *fiber.Ctx) string { return "rate:" + s.clientIP(c) }
+func (s *server) rateKey(c *fiber.Ctx) string { return "rate:" + clientKey(s.clientIP(c)) }
 
 // loginUsername is the username a /login body claims, for throttling.
 func loginUsername(c *fiber.Ctx) string {

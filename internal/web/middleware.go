@@ -94,6 +94,22 @@ func (s *server) resolveClientIP(c *fiber.Ctx) string {
 	return peer.String()
 }
 
+// clientKey is the client a limit counts, given its address: the address itself
+// for IPv4, but the /64 for IPv6, which is the block one subscriber or LAN is
+// given, so one host can send from 2^64 addresses. An IPv4-mapped address stays
+// as it is: its /64 would be every IPv4 client at once.
+func clientKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || !addr.Is6() || addr.Is4In6() {
+		return ip
+	}
+	p, err := addr.WithZone("").Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
 func (s *server) isTrusted(addr netip.Addr) bool {
 	for _, p := range s.trusted {
 		if p.Contains(addr) {

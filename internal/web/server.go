@@ -48,7 +48,8 @@ type Deps struct {
 	Views fiber.Views
 	// Static holds the files served under /static/ (public.FS). Required.
 	Static fs.FS
-	// APIDoc is the OpenAPI document served at /openapi.json.
+	// APIDoc is the OpenAPI document served at /openapi.json (without its demo
+	// credentials unless Config.DemoData).
 	APIDoc *apidoc.Doc
 	// CSRFKey signs the CSRF tokens of visitors who have no session; every
 	// instance must have the same one (service.New reads it from the database).
@@ -87,11 +88,19 @@ func NewServer(d Deps) *fiber.App {
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
-	pg, err := newPlayground(d.APIDoc)
+	doc := d.APIDoc
+	if !d.Config.DemoData {
+		// The demo credentials are public: a service without them (production
+		// always) does not name them in /openapi.json, /docs or the playground.
+		if doc, err = doc.WithoutDemo(context.Background()); err != nil {
+			panic("web.NewServer: " + err.Error())
+		}
+	}
+	pg, err := newPlayground(doc)
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
-	ref, err := newAPIReference(d.APIDoc, pg, d.Config.DemoData)
+	ref, err := newAPIReference(doc, pg, d.Config.DemoData)
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
@@ -103,7 +112,7 @@ func NewServer(d Deps) *fiber.App {
 		shared:       d.Shared,
 		storageReady: d.StorageReady,
 		throttle:     throttle.New(d.Shared, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),
-		apiDoc:       d.APIDoc,
+		apiDoc:       doc,
 		csrfKey:      d.CSRFKey,
 		trusted:      parseTrustedProxies(d.Config.TrustedProxies),
 		baseCtx:      context.Background(),
