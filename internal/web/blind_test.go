@@ -237,6 +237,22 @@ func TestPlantedSessionIDIsNotAdopted(t *testing.T) {
 		blindWantSession(t, a, after, true)
 	})
 
+	t.Run("a login carrying another user's live session ID gets a new one", func(t *testing.T) {
+		// The classic fixation: the attacker logs in as themself and plants their own,
+		// stored, session ID in the victim's browser.
+		a := newTestApp(t, nil)
+		attacker := a.mustLogin(t, "bob", "securepass")
+		resp, body := a.do(t, withCookie(jsonRequest("POST", "/login", `{"username":"alice","password":"password123"}`), attacker))
+		after := cookie(resp, sessions.CookieName)
+		if resp.StatusCode != http.StatusOK || after == nil || after.Value == attacker.Value {
+			t.Fatalf("login with a planted live ID: %d %s, cookie %+v", resp.StatusCode, body, after)
+		}
+		if resp, body := a.do(t, withCookie(request("GET", "/dashboard", ""), attacker)); strings.Contains(body, "alice") {
+			t.Fatalf("the planted ID is now alice's session: %d %s", resp.StatusCode, body)
+		}
+		blindWantSession(t, a, after, true)
+	})
+
 	t.Run("a form login with a planted ID gets an ID it never held before", func(t *testing.T) {
 		a := newTestApp(t, nil)
 		c := a.client()
