@@ -188,3 +188,26 @@ func TestKeyWritesAreRateLimited(t *testing.T) {
 		t.Fatalf("revoking beyond the limit: %d", resp.StatusCode)
 	}
 }
+
+// One host with an IPv6 /64 has 2^64 addresses: the failed-login throttle counts
+// the /64, as the rate limit does.
+func TestFailedLoginThrottleGroupsIPv6By64(t *testing.T) {
+	a := newTestApp(t, map[string]string{"LOGIN_MAX_FAILURES": "2", "TRUSTED_PROXIES": "0.0.0.0/32"})
+	try := func(from string) int {
+		req := jsonRequest("POST", "/login", `{"username":"alice","password":"wrong-password"}`)
+		req.Header.Set("X-Forwarded-For", from)
+		resp, _ := a.do(t, req)
+		return resp.StatusCode
+	}
+	for i, from := range []string{"2001:db8:1:2::1", "2001:db8:1:2::2"} {
+		if got := try(from); got != http.StatusUnauthorized {
+			t.Fatalf("failure %d: %d", i+1, got)
+		}
+	}
+	if got := try("2001:db8:1:2:ffff::9"); got != http.StatusTooManyRequests {
+		t.Errorf("a third address in the same /64: %d, want 429", got)
+	}
+	if got := try("2001:db8:1:3::1"); got != http.StatusUnauthorized {
+		t.Errorf("another /64: %d, want 401", got)
+	}
+}

@@ -259,7 +259,7 @@ func sessionUsername(c *fiber.Ctx) string {
 // refused while the subject is blocked like any other.
 func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.Ctx) string,
 	known func(*fiber.Ctx) bool) fiber.Handler {
-	subject := func(c *fiber.Ctx) string { return strings.ToLower(username(c)) + "|" + s.clientIP(c) }
+	subject := func(c *fiber.Ctx) string { return strings.ToLower(username(c)) + "|" + s.limitedClient(c) }
 	return s.failureThrottle(skip, subject, known, wrongPassword)
 }
 
@@ -267,7 +267,7 @@ func (s *server) loginThrottle(skip func(*fiber.Ctx) bool, username func(*fiber.
 // one tells whether an account exists, as a failed login would, and is counted as
 // one.
 func (s *server) registerThrottle() fiber.Handler {
-	subject := func(c *fiber.Ctx) string { return "register|" + s.clientIP(c) }
+	subject := func(c *fiber.Ctx) string { return "register|" + s.limitedClient(c) }
 	return s.failureThrottle(nil, subject, nil, func(err error) bool { return apperr.Is(err, apperr.KindConflict) })
 }
 
@@ -341,7 +341,11 @@ func (s *server) apiRateLimit() fiber.Handler {
 }
 
 // rateKey is the limiter's counter for the request's client.
-func (s *server) rateKey(c *fiber.Ctx) string { return "rate:" + clientKey(s.clientIP(c)) }
+func (s *server) rateKey(c *fiber.Ctx) string { return "rate:" + s.limitedClient(c) }
+
+// limitedClient is who a limit or throttle counts the request against: its client
+// IP, or that IP's /64 for IPv6 (clientKey).
+func (s *server) limitedClient(c *fiber.Ctx) string { return clientKey(s.clientIP(c)) }
 
 // loginUsername is the username a /login body claims, for throttling.
 func loginUsername(c *fiber.Ctx) string {
