@@ -223,7 +223,7 @@ func TestStrictTransportSecurityInProduction(t *testing.T) {
 // The older test used an ID of another shape, which DropForeignCookie removes
 // before the login sees it, so it could not tell whether login adopts IDs.
 func TestPlantedSessionIDIsNotAdopted(t *testing.T) {
-	const planted = "3f2b8c1e-9d4a-4e6b-8f1c-2a7d5e9b0c13" // UUIDv4, the shape Fiber issues
+	const planted = "K7QX3M2ZP4TR6WN5BV2CYH7JDE" // the shape our session IDs have
 	plantedCookie := &http.Cookie{Name: sessions.CookieName, Value: planted}
 
 	t.Run("a JSON login with a planted ID gets a new one, and the planted one stays anonymous", func(t *testing.T) {
