@@ -31,29 +31,9 @@ func twoInstances(t *testing.T, redisURL string, vars map[string]string) (a, b *
 // the answers by status.
 func statuses(t *testing.T, servers []*Server, n int, req func(i int) *http.Request) map[int]int {
 	t.Helper()
-	got := map[int]int{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			resp, err := servers[i%len(servers)].App.Test(req(i), -1)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			resp.Body.Close()
-			mu.Lock()
-			got[resp.StatusCode]++
-			mu.Unlock()
-		}()
-	}
-	close(start)
-	wg.Wait()
-	return got
+	return testenv.Statuses(t, n, func(i int) (*http.Response, error) {
+		return servers[i%len(servers)].App.Test(req(i), -1)
+	})
 }
 
 func loginRequest(user, pass string) *http.Request {

@@ -33,28 +33,12 @@ func stores(t *testing.T, test func(t *testing.T, s shared.Store)) {
 	})
 }
 
-// parallel runs f n times at once and waits for all.
-func parallel(n int, f func(i int)) {
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			f(i)
-		}()
-	}
-	close(start)
-	wg.Wait()
-}
-
 func TestCountIsExactUnderConcurrency(t *testing.T) {
 	stores(t, func(t *testing.T, s shared.Store) {
 		const n = 200
 		seen := make([]int64, 0, n)
 		var mu sync.Mutex
-		parallel(n, func(int) {
+		testenv.Concurrently(n, func(int) {
 			c, left, err := s.Count("rate:x", time.Minute)
 			if err != nil {
 				t.Error(err)
@@ -78,7 +62,7 @@ func TestCountIsExactUnderConcurrency(t *testing.T) {
 
 func TestRaiseNeverGoesDown(t *testing.T) {
 	stores(t, func(t *testing.T, s shared.Store) {
-		parallel(100, func(i int) {
+		testenv.Concurrently(100, func(i int) {
 			if _, err := s.Raise("gen:1", int64(i), time.Minute); err != nil {
 				t.Error(err)
 			}
@@ -103,7 +87,7 @@ func TestRaiseNeverGoesDown(t *testing.T) {
 func TestAttemptsAdmitNoMoreThanMaxFailures(t *testing.T) {
 	stores(t, func(t *testing.T, s shared.Store) {
 		var admitted, blocked atomic.Int64
-		parallel(50, func(int) {
+		testenv.Concurrently(50, func(int) {
 			a := shared.Attempt{Failures: "f:u", InFlight: "i:u", ID: rand.Text(), Max: 5,
 				Window: time.Minute, Lease: 30 * time.Second}
 			for {
@@ -145,7 +129,7 @@ func TestAttemptsAdmitNoMoreThanMaxFailures(t *testing.T) {
 func TestSuccessfulAttemptsNeverBlock(t *testing.T) {
 	stores(t, func(t *testing.T, s shared.Store) {
 		var admitted atomic.Int64
-		parallel(50, func(int) {
+		testenv.Concurrently(50, func(int) {
 			a := shared.Attempt{Failures: "f:ok", InFlight: "i:ok", ID: rand.Text(), Max: 5,
 				Window: time.Minute, Lease: 30 * time.Second}
 			for {
@@ -199,7 +183,7 @@ func TestIndexLimitIsExactUnderConcurrency(t *testing.T) {
 		var mu sync.Mutex
 		var evicted []string
 		base := time.Now()
-		parallel(100, func(i int) {
+		testenv.Concurrently(100, func(i int) {
 			id := "sess-" + rand.Text()
 			if err := s.Set(id, []byte("data"), time.Minute); err != nil {
 				t.Error(err)

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -61,4 +62,41 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// Concurrently runs f(0), ..., f(n-1) in goroutines released together, so that
+// they really overlap, and waits for all of them.
+func Concurrently(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
+
+// Statuses sends n requests at once (send makes and sends the i-th, e.g. through
+// an app's Test) and counts the answers by status code.
+func Statuses(t testing.TB, n int, send func(i int) (*http.Response, error)) map[int]int {
+	t.Helper()
+	got := map[int]int{}
+	var mu sync.Mutex
+	Concurrently(n, func(i int) {
+		resp, err := send(i)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+		mu.Lock()
+		got[resp.StatusCode]++
+		mu.Unlock()
+	})
+	return got
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"fiberauth/internal/sessions"
+	"fiberauth/internal/testenv"
 )
 
 // Regression tests for what an attacker (and an operator) found in issue 8, on
@@ -115,26 +116,9 @@ func TestParallelLoginsThrottleOnlyFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := newTestApp(t, map[string]string{"RATE_LIMIT_MAX": "1000"})
-			got := map[int]int{}
-			var mu sync.Mutex
-			var wg sync.WaitGroup
-			for range 50 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					resp, err := a.app.Test(jsonRequest("POST", "/login",
-						`{"username":"alice","password":"`+tc.password+`"}`), -1)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					resp.Body.Close()
-					mu.Lock()
-					got[resp.StatusCode]++
-					mu.Unlock()
-				}()
-			}
-			wg.Wait()
+			got := testenv.Statuses(t, 50, func(int) (*http.Response, error) {
+				return a.app.Test(jsonRequest("POST", "/login", `{"username":"alice","password":"`+tc.password+`"}`), -1)
+			})
 			if len(got) != len(tc.want) {
 				t.Fatalf("statuses %v, want %v", got, tc.want)
 			}
