@@ -195,3 +195,15 @@ func TestFailedLoginThrottleGroupsIPv6By64(t *testing.T) {
 		t.Errorf("another /64: %d, want 401", got)
 	}
 }
+
+// The throttle and the Basic check read one header the same way: a scheme in any
+// case and any number of spaces before the credentials (RFC 7235).
+func TestBasicHeaderSpellings(t *testing.T) {
+	a := newTestApp(t, nil)
+	creds := strings.TrimPrefix(basicAuth("john", "secret123"), "Basic ")
+	for _, header := range []string{"Basic " + creds, "basic " + creds, "BASIC " + creds, "Basic  " + creds, "Basic   " + creds + " "} {
+		if resp, body := a.do(t, request("GET", "/basic/profile", "", "Authorization", header)); resp.StatusCode != http.StatusOK {
+			t.Errorf("%q: %d %s", header, resp.StatusCode, body)
+		}
+	}
+}

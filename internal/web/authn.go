@@ -74,6 +74,7 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 	}
 	return chain(
 		s.loginThrottle(noAttempt, basicUsername, s.basicKnown),
+		basicToCanonical,
 		basicauth.New(basicauth.Config{
 			Next:  skip,
 			Realm: "fiberauth",
@@ -111,6 +112,17 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 			return c.Next()
 		},
 	)
+}
+
+// basicToCanonical rewrites a Basic Authorization header as Fiber's basicauth reads
+// it ("Basic " and the credentials, one space), so that it and authScheme, which
+// the throttle uses, agree on every header RFC 7235 allows ("basic", several
+// spaces).
+func basicToCanonical(c *fiber.Ctx) error {
+	if scheme, creds := authScheme(c.Get(fiber.HeaderAuthorization)); scheme == "basic" {
+		c.Request().Header.Set(fiber.HeaderAuthorization, "Basic "+creds)
+	}
+	return c.Next()
 }
 
 // basicUsername is the username a Basic header claims, for throttling ("" if none).
