@@ -366,7 +366,7 @@ func idleSessionBytes(b *testing.B, n int) float64 {
 		fctx := &fasthttp.RequestCtx{}
 		c := app.AcquireCtx(fctx)
 		p := auth.Principal{UserID: int64(i + 1), Username: fmt.Sprintf("user%06d", i), Role: "user", Method: auth.MethodSession}
-		if _, err := m.Start(c, p); err != nil {
+		if _, err := m.Start(c, p, sessions.Login{Method: "password"}); err != nil {
 			b.Fatal(err)
 		}
 		app.ReleaseCtx(c)

@@ -57,7 +57,7 @@ func newBlindApp(t *testing.T, cfg sessions.Config) *blindApp {
 		return sess.Save()
 	})
 	app.Post("/start", func(c *fiber.Ctx) error {
-		_, err := m.Start(c, auth.Principal{UserID: 7, Username: "alice", Role: "user"})
+		_, err := m.Start(c, auth.Principal{UserID: 7, Username: "alice", Role: "user"}, sessions.Login{Method: "password"})
 		return err
 	})
 	app.Get("/current", func(c *fiber.Ctx) error {

@@ -76,7 +76,7 @@ func FuzzDropForeignCookie(f *testing.F) {
 	app := fiber.New()
 	app.Use(DropForeignCookie)
 	app.Post("/start", func(c *fiber.Ctx) error {
-		_, err := m.Start(c, auth.Principal{UserID: 2, Username: "alice", Role: "user"})
+		_, err := m.Start(c, auth.Principal{UserID: 2, Username: "alice", Role: "user"}, Login{Method: "password"})
 		return err
 	})
 	app.Get("/current", func(c *fiber.Ctx) error {

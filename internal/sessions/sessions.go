@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/session"
@@ -30,7 +31,23 @@ const (
 	// keyGeneration is the user's access generation at login: the session is void
 	// once the user's access ends (auth's EndAccess moves the generation on).
 	keyGeneration = "gen"
+	// What the sessions page shows of a session besides its times.
+	keyHandle    = "handle" // its public name: random, neither the cookie value nor derived from it
+	keyMethod    = "method" // how it logged in, e.g. "password"
+	keyClientIP  = "ip"     // the client's address at login
+	keyUserAgent = "ua"     // the browser's User-Agent at login, cut to maxUserAgent bytes
 )
+
+// maxUserAgent bounds the User-Agent kept with a session: it is client input.
+const maxUserAgent = 256
+
+// Login is what a login knows of how and from where it happened, kept with the
+// session for the user's list of their sessions.
+type Login struct {
+	Method    string // e.g. "password"
+	ClientIP  string
+	UserAgent string
+}
 
 // CookieName is the session cookie. It carries only a random ID.
 const CookieName = "session_id"
@@ -124,7 +141,7 @@ func (m *Manager) Store() *session.Store { return m.store }
 
 // Start logs p in: the old session (and its ID) is discarded so an ID planted before
 // login is worthless after it.
-func (m *Manager) Start(c *fiber.Ctx, p auth.Principal) (Info, error) {
+func (m *Manager) Start(c *fiber.Ctx, p auth.Principal, login Login) (Info, error) {
 	sess, err := m.store.Get(c)
 	if err != nil {
 		return Info{}, storageErr(err)
@@ -144,6 +161,10 @@ func (m *Manager) Start(c *fiber.Ctx, p auth.Principal) (Info, error) {
 	sess.Set(keyLoginAt, now.Unix())
 	sess.Set(keyLastSeen, now.Unix())
 	sess.Set(keyGeneration, p.Generation)
+	sess.Set(keyHandle, strings.ToLower(rand.Text()[:16]))
+	sess.Set(keyMethod, login.Method)
+	sess.Set(keyClientIP, login.ClientIP)
+	sess.Set(keyUserAgent, truncateUTF8(login.UserAgent, maxUserAgent))
 	info := Info{ID: sess.ID(), UserID: p.UserID, Username: p.Username, Role: p.Role, LoginAt: time.Unix(now.Unix(), 0),
 		Generation: p.Generation}
 	info.ExpiresAt = m.expiry(info.LoginAt, now)
@@ -269,27 +290,147 @@ func (m *Manager) endStored(userID int64, id string) error {
 	return nil
 }
 
-// EndOthers deletes every session of a user except keepID. Ending a user's access
-// (auth's EndAccess) already voids them all; this frees their storage at once.
-func (m *Manager) EndOthers(userID int64, keepID string) error {
-	ids, err := m.storage.Index(indexKey(userID))
+// Listed is one of a user's live sessions as the sessions page shows it.
+type Listed struct {
+	Handle     string
+	Current    bool // the session of the request that asked
+	Method     string
+	CreatedAt  time.Time
+	LastSeenAt time.Time // to within TouchInterval
+	ExpiresAt  time.Time
+	ClientIP   string
+	UserAgent  string
+}
+
+// List returns the user's live sessions, newest first, marking the request's own.
+// A session of an earlier access generation, or past a deadline, is not live.
+func (m *Manager) List(c *fiber.Ctx, userID int64) ([]Listed, error) {
+	live, err := m.live(c.UserContext(), userID)
 	if err != nil {
-		return storageErr(err)
+		return nil, err
 	}
-	var ended []string
-	var errs []error
-	for _, id := range ids {
-		if id != keepID {
-			errs = append(errs, m.storage.Delete(id))
-			m.views.drop(id)
-			ended = append(ended, id)
+	current := c.Cookies(CookieName)
+	out := make([]Listed, 0, len(live))
+	for i := len(live) - 1; i >= 0; i-- { // the index is oldest first
+		v := live[i].view
+		lastSeen := time.Unix(v.lastSeen, 0)
+		out = append(out, Listed{Handle: v.handle, Current: live[i].id == current, Method: v.method,
+			CreatedAt: time.Unix(v.loginAt, 0), LastSeenAt: lastSeen, ExpiresAt: m.expiry(time.Unix(v.loginAt, 0), lastSeen),
+			ClientIP: v.clientIP, UserAgent: v.userAgent})
+	}
+	return out, nil
+}
+
+// Count is the number of the user's live sessions.
+func (m *Manager) Count(ctx context.Context, userID int64) (int, error) {
+	live, err := m.live(ctx, userID)
+	return len(live), err
+}
+
+// EndByHandle ends one of the user's sessions, named by its public handle; found is
+// false when the user has no live session of that handle. The session is deleted
+// from the shared storage, so every instance refuses it on its next request.
+func (m *Manager) EndByHandle(ctx context.Context, userID int64, handle string) (found bool, err error) {
+	live, err := m.live(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range live {
+		if s.view.handle != "" && s.view.handle == handle {
+			return true, m.endStored(userID, s.id)
 		}
 	}
-	errs = append(errs, m.storage.RemoveFromIndex(indexKey(userID), ended...))
-	if err := errors.Join(errs...); err != nil {
-		return storageErr(err)
+	return false, nil
+}
+
+// liveSession is a session ID and what it holds.
+type liveSession struct {
+	id   string
+	view view
+}
+
+// live reads the user's indexed sessions and keeps those still usable: present,
+// of the user, of the current access generation, and within both deadlines.
+func (m *Manager) live(ctx context.Context, userID int64) ([]liveSession, error) {
+	ids, err := m.storage.Index(indexKey(userID))
+	if err != nil {
+		return nil, storageErr(err)
 	}
-	return nil
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	vals, err := m.storage.GetMany(ids...)
+	if err != nil {
+		return nil, storageErr(err)
+	}
+	current, err := m.access.AccessGeneration(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	now := m.cfg.Now()
+	var out []liveSession
+	for i, raw := range vals {
+		if raw == nil {
+			continue
+		}
+		v, err := decodeView(raw)
+		if err != nil || !v.loggedIn || v.userID != userID || v.generation < current {
+			continue
+		}
+		if !now.Before(time.Unix(v.lastSeen, 0).Add(m.cfg.IdleTimeout)) || !now.Before(time.Unix(v.loginAt, 0).Add(m.cfg.AbsoluteTimeout)) {
+			continue
+		}
+		out = append(out, liveSession{id: ids[i], view: v})
+	}
+	return out, nil
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// EndOthers deletes every session of a user except keepID. Ending a user's access
+// (auth's EndAccess) already voids them all; this frees their storage at once.
+func (m *Manager) EndOthers(userID int64, keepID string) (ended int, err error) {
+	ids, err := m.storage.Index(indexKey(userID))
+	if err != nil {
+		return 0, storageErr(err)
+	}
+	var others []string
+	for _, id := range ids {
+		if id != keepID {
+			others = append(others, id)
+		}
+	}
+	if len(others) == 0 {
+		return 0, nil
+	}
+	// Counted before they go: only those still holding a session were ended.
+	vals, err := m.storage.GetMany(others...)
+	if err != nil {
+		return 0, storageErr(err)
+	}
+	errs := []error{}
+	for i, id := range others {
+		if vals[i] != nil {
+			ended++
+		}
+		errs = append(errs, m.storage.Delete(id))
+		m.views.drop(id)
+	}
+	errs = append(errs, m.storage.RemoveFromIndex(indexKey(userID), others...))
+	if err := errors.Join(errs...); err != nil {
+		return 0, storageErr(err)
+	}
+	return ended, nil
 }
 
 // existingOnly is the storage as Fiber's session (and, through it, the CSRF

@@ -6,7 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,7 +65,8 @@ func newTestApp(t *testing.T, cfg Config) *testApp {
 	app.Post("/start", func(c *fiber.Ctx) error {
 		uid, _ := strconv.ParseInt(c.Query("uid"), 10, 64)
 		gen, _ := gens.AccessGeneration(c.UserContext(), uid)
-		_, err := m.Start(c, auth.Principal{UserID: uid, Username: c.Query("name"), Role: "user", Generation: gen})
+		_, err := m.Start(c, auth.Principal{UserID: uid, Username: c.Query("name"), Role: "user", Generation: gen},
+			Login{Method: "password", ClientIP: c.IP(), UserAgent: c.Get("User-Agent")})
 		return err
 	})
 	app.Get("/current", func(c *fiber.Ctx) error {
@@ -77,6 +80,14 @@ func newTestApp(t *testing.T, cfg Config) *testApp {
 		return c.JSON(info)
 	})
 	app.Post("/end", func(c *fiber.Ctx) error { return m.End(c) })
+	app.Get("/list", func(c *fiber.Ctx) error {
+		uid, _ := strconv.ParseInt(c.Query("uid"), 10, 64)
+		list, err := m.List(c, uid)
+		if err != nil {
+			return err
+		}
+		return c.JSON(list)
+	})
 	return &testApp{app: app, m: m, storage: storage, clock: clock, gens: gens}
 }
 
@@ -281,7 +292,7 @@ func TestSessionsPerUserAreBounded(t *testing.T) {
 		a.current(t, id, i >= 3) // the three oldest were logged out
 	}
 	other := a.login(t, 8, "jan")
-	if err := a.m.EndOthers(7, ids[len(ids)-1]); err != nil {
+	if _, err := a.m.EndOthers(7, ids[len(ids)-1]); err != nil {
 		t.Fatal(err)
 	}
 	for i, id := range ids {
@@ -344,4 +355,66 @@ func TestSessionIDsHaveAtLeast128Bits(t *testing.T) {
 		}
 		seen[id] = true
 	}
+}
+
+// A user's list of sessions: newest first, the asking one marked, each under a
+// public handle that is not its ID; one ends by its handle, and only its owner's.
+func TestListAndEndSessions(t *testing.T) {
+	a := newTestApp(t, Config{IdleTimeout: time.Hour, AbsoluteTimeout: 24 * time.Hour})
+	var ids []string
+	for range 3 {
+		ids = append(ids, a.login(t, 1, "alice"))
+		a.clock.Advance(time.Second)
+	}
+	bob := a.login(t, 2, "bob")
+	list := a.list(t, 1, ids[1])
+	if len(list) != 3 {
+		t.Fatalf("%d sessions listed, want 3: %+v", len(list), list)
+	}
+	handles := map[string]bool{}
+	for i, l := range list {
+		if l.Current != (i == 1) {
+			t.Errorf("session %d: current = %v", i, l.Current)
+		}
+		if l.Handle == "" || handles[l.Handle] || slices.Contains(ids, l.Handle) || strings.Contains(ids[2-i], l.Handle) {
+			t.Errorf("session %d: handle %q is empty, repeated or taken from the ID", i, l.Handle)
+		}
+		handles[l.Handle] = true
+		if l.Method != "password" || l.ExpiresAt.Before(l.LastSeenAt) {
+			t.Errorf("session %d: %+v", i, l)
+		}
+		if i > 0 && !list[i-1].CreatedAt.After(l.CreatedAt) {
+			t.Errorf("not newest first: %v then %v", list[i-1].CreatedAt, l.CreatedAt)
+		}
+	}
+	if found, err := a.m.EndByHandle(t.Context(), 2, list[0].Handle); err != nil || found {
+		t.Fatalf("bob ended alice's session: %v %v", found, err)
+	}
+	if found, err := a.m.EndByHandle(t.Context(), 1, list[0].Handle); err != nil || !found {
+		t.Fatalf("EndByHandle = %v, %v", found, err)
+	}
+	a.current(t, ids[2], false) // the newest, listed first
+	a.current(t, ids[0], true)
+	if n, err := a.m.Count(t.Context(), 1); err != nil || n != 2 {
+		t.Fatalf("Count = %d, %v; want 2", n, err)
+	}
+	if n, err := a.m.EndOthers(1, ids[1]); err != nil || n != 1 {
+		t.Fatalf("EndOthers = %d, %v; want 1", n, err)
+	}
+	a.current(t, ids[1], true)
+	a.current(t, bob, true)
+	a.gens.end(1)
+	if list := a.list(t, 1, ids[1]); len(list) != 0 {
+		t.Fatalf("after the user's access ended: %+v", list)
+	}
+}
+
+func (a *testApp) list(t *testing.T, uid int64, id string) []Listed {
+	t.Helper()
+	status, _, body := a.do(t, "GET", "/list?uid="+strconv.FormatInt(uid, 10), id)
+	var out []Listed
+	if err := json.Unmarshal([]byte(body), &out); status != http.StatusOK || err != nil {
+		t.Fatalf("list: %d %s %v", status, body, err)
+	}
+	return out
 }

@@ -21,6 +21,8 @@ type view struct {
 	// generation is the user's access generation at login (0 for a session made
 	// before generations existed, void once the user's access has ended once).
 	generation int64
+	// For the sessions page.
+	handle, method, clientIP, userAgent string
 }
 
 // viewCache remembers the decoding of a session's stored bytes. Fiber's session
@@ -98,6 +100,10 @@ func decodeView(raw []byte) (view, error) {
 	v.loggedIn = hasUser && hasLogin
 	v.lastSeen, _ = data[keyLastSeen].(int64)
 	v.generation, _ = data[keyGeneration].(int64)
+	v.handle, _ = data[keyHandle].(string)
+	v.method, _ = data[keyMethod].(string)
+	v.clientIP, _ = data[keyClientIP].(string)
+	v.userAgent, _ = data[keyUserAgent].(string)
 	v.username, _ = data[keyUsername].(string)
 	v.role, _ = data[keyRole].(string)
 	return v, nil

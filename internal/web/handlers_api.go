@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"fiberauth/internal/apperr"
+	"fiberauth/internal/sessions"
 	"fiberauth/internal/store"
 )
 
@@ -92,7 +93,7 @@ func (s *server) handleLogin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.sessions.Start(c, p); err != nil {
+	if _, err := s.sessions.Start(c, p, s.login(c, loginPassword)); err != nil {
 		return err
 	}
 	if browser(c) {
@@ -149,4 +150,12 @@ func (s *server) handleWhoami(c *fiber.Ctx) error {
 
 func auditEvent(actor, action, clientIP, outcome, detail string) store.AuditEvent {
 	return store.AuditEvent{Actor: actor, Action: action, ClientIP: clientIP, Outcome: outcome, Detail: detail}
+}
+
+// How a session logged in, as the sessions page shows it.
+const loginPassword = "password"
+
+// login is what a login records of the request, for the sessions page.
+func (s *server) login(c *fiber.Ctx, method string) sessions.Login {
+	return sessions.Login{Method: method, ClientIP: s.clientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
 }

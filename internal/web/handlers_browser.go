@@ -93,7 +93,7 @@ func (s *server) handleRegister(c *fiber.Ctx) error {
 	if browser(c) {
 		p := auth.Principal{UserID: u.ID, Username: u.Username, Role: u.Role, Method: auth.MethodSession,
 			Permissions: auth.RolePermissions(u.Role)}
-		if _, err := s.sessions.Start(c, p); err != nil {
+		if _, err := s.sessions.Start(c, p, s.login(c, loginPassword)); err != nil {
 			return err
 		}
 		setFlash(c, "registered", s.cfg.Production())
@@ -145,11 +145,11 @@ func (s *server) handlePasswordChange(c *fiber.Ctx) error {
 	// Every session of the user, this one included, ended with the change; this
 	// browser gets a new one under the new generation.
 	p.Generation = gen
-	info, err := s.sessions.Start(c, p)
+	info, err := s.sessions.Start(c, p, s.login(c, loginPassword))
 	if err != nil {
 		return err
 	}
-	if err := s.sessions.EndOthers(p.UserID, info.ID); err != nil {
+	if _, err := s.sessions.EndOthers(p.UserID, info.ID); err != nil {
 		s.log.WarnContext(c.UserContext(), "freeing ended sessions failed", "user_id", p.UserID, "err", err)
 	}
 	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "password.change", s.clientIP(c), "success", "other sessions ended"))
