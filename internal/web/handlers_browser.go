@@ -190,7 +190,8 @@ func (s *server) handleAdminUsers(c *fiber.Ctx) error {
 
 // dashboardPage is what the dashboard shows besides the user and the session.
 type dashboardPage struct {
-	Keys   []keyResponse
+	Sessions int // the user's live sessions
+	Keys     []keyResponse
 	Audit  []store.AuditEvent
 	NewKey *keyCreatedResponse // only in the answer that created it
 }
@@ -206,5 +207,9 @@ func (s *server) dashboard(c *fiber.Ctx) (dashboardPage, error) {
 	if err != nil {
 		return dashboardPage{}, err
 	}
-	return dashboardPage{Keys: keys, Audit: events}, nil
+	live, err := s.sessions.Count(c.UserContext(), p.UserID)
+	if err != nil {
+		return dashboardPage{}, err
+	}
+	return dashboardPage{Sessions: live, Keys: keys, Audit: events}, nil
 }

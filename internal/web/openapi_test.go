@@ -23,14 +23,15 @@ import (
 // browserOnlyRoutes serve HTML or assets only; everything else the app serves is a
 // JSON route and must be in the OpenAPI document.
 var browserOnlyRoutes = map[string]bool{
-	"GET /":                  true,
-	"GET /login":             true,
-	"GET /register":          true,
-	"GET /account":           true,
-	"POST /keys/{id}/revoke": true, // the no-JavaScript twin of DELETE /keys/{id}
-	"GET /docs":              true, // this document, as pages
-	"GET /playground":        true,
-	"POST /playground/send":  true, // a form; the calls it makes are documented routes
+	"GET /":                           true,
+	"GET /login":                      true,
+	"GET /register":                   true,
+	"GET /account":                    true,
+	"POST /keys/{id}/revoke":          true, // the no-JavaScript twin of DELETE /keys/{id}
+	"POST /account/sessions/{id}/end": true, // the no-JavaScript twin of DELETE /account/sessions/{id}
+	"GET /docs":                       true, // this document, as pages
+	"GET /playground":                 true,
+	"POST /playground/send":           true, // a form; the calls it makes are documented routes
 }
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
@@ -240,6 +241,9 @@ func TestDocumentedExamplesWork(t *testing.T) {
 					}
 				}
 			}
+			if live := liveParams[o.OperationID]; live != nil {
+				live(t, a, req) // a parameter only a running session has
+			}
 			route, params, err := router.FindRoute(req)
 			if err != nil {
 				t.Fatalf("not in the document: %v", err)
@@ -286,10 +290,37 @@ func TestDocumentedExamplesWork(t *testing.T) {
 	}
 }
 
+// liveParams put into an example request what only the running app can know,
+// keyed by operation: a session's handle is random, so the example's is replaced
+// by that of the session the request carries.
+var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
+	"endSession": func(t *testing.T, a *testApp, req *http.Request) {
+		t.Helper()
+		list := request("GET", "/account/sessions", "")
+		for _, c := range req.Cookies() {
+			list.AddCookie(c)
+		}
+		_, body := a.do(t, list)
+		var got struct {
+			Sessions []struct{ ID string } `json:"sessions"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Sessions) == 0 {
+			t.Fatalf("listing sessions: %s", body)
+		}
+		req.URL.Path = strings.Replace(req.URL.Path, "q3x7k2m4p5z6r2t7", got.Sessions[0].ID, 1)
+		req.RequestURI = req.URL.RequestURI()
+	},
+}
+
 // variesByRun are the fields whose values differ from run to run: only their
 // presence is compared with the example.
 var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
-	"last_login_at": true, "key": true, "prefix": true}
+	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true}
+
+// variesByClient are the fields, by where they stand, that depend on the client the
+// test is (its address and User-Agent) or are random.
+var variesByClient = map[string]bool{"$.sessions.id": true, "$.sessions.ip": true, "$.sessions.user_agent": true,
+	"$.sessions.device": true}
 
 // matchesExample reports how got differs from the documented example: every field
 // of the example must be in got with the same value (variesByRun fields need only
@@ -306,7 +337,7 @@ func matchesExample(example, got any, at string) error {
 			if !ok {
 				return fmt.Errorf("%s.%s is missing", at, k)
 			}
-			if variesByRun[k] {
+			if variesByRun[k] || variesByClient[at+"."+k] {
 				continue
 			}
 			if err := matchesExample(v, gv, at+"."+k); err != nil {

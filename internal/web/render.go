@@ -148,6 +148,8 @@ var flashMessages = map[string]string{
 	"password-changed": "Your password has been changed. Your other sessions have been signed out.",
 	"registered":       "Welcome! Your account is ready and you are logged in.",
 	"key-revoked":      "The key has been revoked. It stops working at once.",
+	"session-ended":    "That session has been signed out. It stops working at once, everywhere.",
+	"sessions-ended":   "Your other sessions have been signed out.",
 }
 
 func setFlash(c *fiber.Ctx, code string, secure bool) {

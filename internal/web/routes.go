@@ -63,6 +63,12 @@ func (s *server) routes(app *fiber.App) {
 		s.loginThrottle(nil, sessionUsername, nil), s.handlePasswordChange)...)
 	app.Get("/admin/users", chain(admin, s.handleAdminUsers)...)
 
+	// The logged-in user's sessions: see them, end one, end all others.
+	app.Get("/account/sessions", chain(session, s.handleSessionsList)...)
+	app.Post("/account/sessions/revoke-others", chain(session, apiLimit, s.handleSessionsRevokeOthers)...)
+	app.Delete("/account/sessions/:id", chain(session, apiLimit, s.handleSessionEnd)...)
+	app.Post("/account/sessions/:id/end", chain(session, apiLimit, s.handleSessionEnd)...)
+
 	// Try it and read it. The playground's calls go through the routes above, each
 	// with its own middleware (playground.go); the form itself is CSRF-protected.
 	app.Get("/docs", chain(page, s.handleDocs)...)
