@@ -192,8 +192,8 @@ func (s *server) handleAdminUsers(c *fiber.Ctx) error {
 type dashboardPage struct {
 	Sessions int // the user's live sessions
 	Keys     []keyResponse
-	Audit  []store.AuditEvent
-	NewKey *keyCreatedResponse // only in the answer that created it
+	Audit    []store.AuditEvent
+	NewKey   *keyCreatedResponse // only in the answer that created it
 }
 
 // dashboard loads the logged-in user's keys and recent audit events.
