@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/json"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -124,6 +125,41 @@ func TestSessionsAcrossInstances(t *testing.T) {
 					t.Fatalf("session %d of %d, made with the old password, is alive after the change: %d", i+1, len(made), resp.StatusCode)
 				}
 			}
+		}
+	})
+
+	t.Run("a session ended on one instance is refused on the other at once", func(t *testing.T) {
+		a, b := twoInstances(t, testenv.RedisURL(t), nil)
+		login := func(srv *Server) string {
+			resp, body := send(t, srv, "POST", "/login", `{"username":"alice","password":"password123"}`, "Content-Type", "application/json")
+			if resp.StatusCode != 200 {
+				t.Fatalf("login: %d %s", resp.StatusCode, body)
+			}
+			return sessionCookie(t, resp)
+		}
+		onA, onB := login(a), login(b)
+		_, body := send(t, a, "GET", "/account/sessions", "", "Cookie", onA)
+		var list struct {
+			Sessions []struct {
+				ID      string `json:"id"`
+				Current bool   `json:"current"`
+			} `json:"sessions"`
+		}
+		if err := json.Unmarshal([]byte(body), &list); err != nil || len(list.Sessions) != 2 {
+			t.Fatalf("list on A: %s", body)
+		}
+		for _, s := range list.Sessions {
+			if !s.Current {
+				if resp, body := send(t, a, "DELETE", "/account/sessions/"+s.ID, "", "Cookie", onA); resp.StatusCode != 204 {
+					t.Fatalf("end on A: %d %s", resp.StatusCode, body)
+				}
+			}
+		}
+		if resp, _ := send(t, b, "GET", "/dashboard", "", "Cookie", onB); resp.StatusCode != 401 {
+			t.Errorf("the session ended on A, used on B: %d", resp.StatusCode)
+		}
+		if resp, _ := send(t, b, "GET", "/dashboard", "", "Cookie", onA); resp.StatusCode != 200 {
+			t.Errorf("the asking session on B: %d", resp.StatusCode)
 		}
 	})
 
