@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -183,4 +184,138 @@ func assertNoSeriousAxeViolation(t *testing.T, tab context.Context, axe string) 
 			t.Log(msg)
 		}
 	}
+}
+
+// TestKeysInPlace drives the dashboard's keys in Chromium: with JavaScript a create
+// or revoke updates the recent activity, and revoking the key whose secret is
+// shown takes the secret off the page (and only that key), all without a console
+// error; without JavaScript a new key is shown once at /dashboard, not /keys.
+func TestKeysInPlace(t *testing.T) {
+	chromium := findChromium()
+	if chromium == "" {
+		t.Skip("no Chromium found: browser tests skipped; apt-get install chromium to run them")
+	}
+	a := newTestApp(t, nil)
+	base := a.serve(t)
+	browser := startBrowser(t, chromium)
+
+	t.Run("with JavaScript", func(t *testing.T) {
+		tab := newTab(t, browser, false)
+		consoleErrors := watchConsoleErrors(t, tab)
+		dialogs := acceptDialogs(t, tab)
+		browserLogin(t, tab, base, "alice", "password123")
+		run(t, tab, waitForHTMX())
+		create := func(t *testing.T, name string) string {
+			t.Helper()
+			run(t, tab,
+				chromedp.SetValue(chromedp.CSS("#key-name"), name),
+				chromedp.Click(chromedp.CSS("#key-form button[type=submit]")),
+				chromedp.Poll[chromedp.Void](`(document.getElementById('new-key-title') || {}).textContent === 'Key “`+name+`” created'`,
+					chromedp.WithPollingTimeout(10*time.Second)),
+			)
+			return eval[string](t, tab, `[...document.querySelectorAll('#key-rows tr')].find(r => r.cells[0].textContent === '`+name+`').id`)
+		}
+		revoke := func(t *testing.T, row string) {
+			t.Helper()
+			run(t, tab,
+				chromedp.Click(chromedp.CSS("#"+row+" button")),
+				chromedp.Poll[chromedp.Void](`document.querySelector('#`+row+` .badge').textContent.trim() === 'revoked'`,
+					chromedp.WithPollingTimeout(10*time.Second)),
+			)
+			<-dialogs
+		}
+		// waitForActivity waits until the recent activity shows an event about key id.
+		waitForActivity := func(t *testing.T, action, name string) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+			defer cancel()
+			js := `[...document.querySelectorAll('#activity tbody tr')].some(r => r.cells[1].textContent === '` + action +
+				`' && r.cells[4].textContent.includes('"` + name + `"'))`
+			if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](js)); err != nil {
+				t.Errorf("the recent activity does not show %s of %q: %s", action, name, text(t, tab, "#activity"))
+			}
+		}
+
+		run(t, tab, markPage())
+		first := create(t, "first")
+		waitForActivity(t, "key.create", "first")
+		create(t, "second")
+		revoke(t, first)
+		waitForActivity(t, "key.revoke", "first")
+		if shown := eval[string](t, tab, `(document.getElementById('new-key-title') || {textContent: ''}).textContent`); shown != "Key “second” created" {
+			t.Errorf("revoking another key changed the secret shown to %q", shown)
+		}
+		second := eval[string](t, tab, `[...document.querySelectorAll('#key-rows tr')].find(r => r.cells[0].textContent === 'second').id`)
+		revoke(t, second)
+		waitForActivity(t, "key.revoke", "second")
+		if eval[bool](t, tab, `document.getElementById('new-key') !== null`) {
+			t.Error("the secret of a revoked key is still on the page")
+		}
+		assertSamePage(t, tab)
+		select {
+		case msg := <-consoleErrors:
+			t.Errorf("console error: %s", msg)
+		default:
+		}
+	})
+
+	t.Run("without JavaScript a new key is shown once, at the dashboard", func(t *testing.T) {
+		tab := newTab(t, browser, true)
+		run(t, tab,
+			chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
+			chromedp.SendKeys(chromedp.CSS("#login-username"), "alice"),
+			chromedp.SendKeys(chromedp.CSS("#login-password"), "password123"),
+			chromedp.Click(chromedp.CSS("#login-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS("#keys")),
+			chromedp.SendKeys(chromedp.CSS("#key-name"), "no-js"),
+			chromedp.Click(chromedp.CSS("#key-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS("#new-key-value")),
+		)
+		if loc := location(t, tab); loc != base+"/dashboard#new-key" {
+			t.Errorf("after creating a key the address is %s, want %s/dashboard#new-key", loc, base)
+		}
+		secret := strings.TrimSpace(text(t, tab, "#new-key-value"))
+		if !strings.HasPrefix(secret, "sk_live_") {
+			t.Fatalf("secret %q", secret)
+		}
+		run(t, tab, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#keys")))
+		mustNotContain(t, text(t, tab, "body"), secret)
+	})
+}
+
+// watchConsoleErrors reports every console.error and uncaught exception of tab
+// (htmx reports, for one, an out-of-band swap whose target is missing).
+func watchConsoleErrors(t *testing.T, tab context.Context) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(tab)
+	t.Cleanup(cancel)
+	out := make(chan string, 16)
+	report := func(msg string) {
+		select {
+		case out <- msg:
+		default:
+		}
+	}
+	if err := chromedp.Listen(ctx, func(ev any) {
+		switch e := ev.(type) {
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, arg := range e.Args {
+					parts = append(parts, string(arg.Value)+arg.Description)
+				}
+				report(strings.Join(parts, " "))
+			}
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			report(msg)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -148,6 +148,7 @@ var flashMessages = map[string]string{
 	"password-changed": "Your password has been changed. Your other sessions have been signed out.",
 	"registered":       "Welcome! Your account is ready and you are logged in.",
 	"key-revoked":      "The key has been revoked. It stops working at once.",
+	"key-secret-gone":  "The new key's secret can no longer be shown. If you did not copy it, revoke the key and create another.",
 }
 
 func setFlash(c *fiber.Ctx, code string, secure bool) {
