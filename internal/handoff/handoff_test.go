@@ -3,6 +3,7 @@ package handoff
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,20 +68,39 @@ func TestTake(t *testing.T) {
 	}
 }
 
-func TestTakeAtOnceSucceedsOnce(t *testing.T) {
-	h, _, _ := newStore(t)
+// readTogether is a shared state on which two reads both finish before either
+// goes on, so that two takes certainly both see the value before either could
+// delete it.
+type readTogether struct {
+	*shared.Memory
+	arrived *sync.WaitGroup
+}
+
+func (r readTogether) Get(key string) ([]byte, error) {
+	v, err := r.Memory.Get(key)
+	r.arrived.Done()
+	r.arrived.Wait()
+	return v, err
+}
+
+func TestTwoTakesAtOnceGetTheValueOnce(t *testing.T) {
+	mem := shared.NewMemory(nil)
+	t.Cleanup(func() { mem.Close() })
+	arrived := &sync.WaitGroup{}
+	arrived.Add(2)
+	h := New(readTogether{Memory: mem, arrived: arrived}, time.Minute, nil)
 	ticket, err := h.Put("7", []byte("v"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var taken atomic.Int64
-	testenv.Concurrently(32, func(int) {
+	testenv.Concurrently(2, func(int) {
 		if _, ok, err := h.Take("7", ticket); err == nil && ok {
 			taken.Add(1)
 		}
 	})
 	if n := taken.Load(); n != 1 {
-		t.Errorf("%d of 32 simultaneous takes got the value, want exactly 1", n)
+		t.Errorf("%d of 2 simultaneous takes got the value, want exactly 1", n)
 	}
 }
 
