@@ -15,6 +15,7 @@ import (
 
 	"fiberauth/internal/apperr"
 	"fiberauth/internal/auth"
+	"fiberauth/internal/sessions"
 	"fiberauth/internal/throttle"
 )
 
@@ -214,10 +215,7 @@ func (s *server) sessionAuth(optional bool) fiber.Handler {
 			return err
 		}
 		if ok {
-			c.Locals(localSession, info)
-			c.Locals(localPrincipal, auth.Principal{UserID: info.UserID, Username: info.Username,
-				Role: info.Role, Method: auth.MethodSession, Permissions: auth.RolePermissions(info.Role),
-				Generation: info.Generation})
+			setSession(c, info)
 			return c.Next()
 		}
 		if optional {
@@ -225,6 +223,14 @@ func (s *server) sessionAuth(optional bool) fiber.Handler {
 		}
 		return errNoSession
 	}
+}
+
+// setSession makes the logged-in session info the request's principal.
+func setSession(c *fiber.Ctx, info sessions.Info) {
+	c.Locals(localSession, info)
+	c.Locals(localPrincipal, auth.Principal{UserID: info.UserID, Username: info.Username,
+		Role: info.Role, Method: auth.MethodSession, Permissions: auth.RolePermissions(info.Role),
+		Generation: info.Generation})
 }
 
 // requireAuthenticated ends a chain of optional authenticators.

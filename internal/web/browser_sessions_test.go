@@ -34,9 +34,9 @@ func TestBrowserSessions(t *testing.T) {
 		noJS := tc.noJS
 		t.Run(tc.name, func(t *testing.T) {
 			other := newTab(t, browser, false) // a second browser: its own cookies
-			browserLogin(t, other, base, tc.user, tc.pass)
+			formLogin(t, other, base, tc.user, tc.pass)
 			me := newTab(t, browser, noJS)
-			browserLogin(t, me, base, tc.user, tc.pass)
+			formLogin(t, me, base, tc.user, tc.pass)
 
 			run(t, me, chromedp.Click(chromedp.CSS(`a[href="/account/sessions"]`)), chromedp.WaitVisible(chromedp.CSS("#sessions")))
 			// Badges are upper-cased by CSS, and text is what is shown.
@@ -70,8 +70,8 @@ func TestBrowserSessions(t *testing.T) {
 	}
 }
 
-// browserLogin logs a tab in through the login form.
-func browserLogin(t *testing.T, tab context.Context, base, user, pass string) {
+// formLogin logs a tab in through the login form, with or without JavaScript.
+func formLogin(t *testing.T, tab context.Context, base, user, pass string) {
 	t.Helper()
 	run(t, tab, chromedp.Navigate(base+"/login"), chromedp.WaitVisible(chromedp.CSS("#login-form")),
 		chromedp.SendKeys(chromedp.CSS("#login-username"), user),

@@ -95,7 +95,7 @@ func TestCSRFRule(t *testing.T) {
 		{name: "key creation by form without a token is refused", loggedIn: true, method: "POST", path: "/keys", ctype: form,
 			body: "name=ci&permissions=read", want: 403},
 		{name: "key creation by form with a token works", loggedIn: true, method: "POST", path: "/keys", ctype: form,
-			body: "name=ci&permissions=read&_csrf={token}", want: 201},
+			body: "name=ci&permissions=read&_csrf={token}", want: 303},
 		{name: "same-origin JSON key creation needs no token", loggedIn: true, method: "POST", path: "/keys", ctype: jsonType,
 			body: `{"name":"ci","permissions":["read"]}`, headers: []string{"Origin", self}, want: 201},
 		{name: "cross-site JSON key creation is refused", loggedIn: true, method: "POST", path: "/keys", ctype: jsonType,
@@ -172,7 +172,7 @@ func TestCSRFTokenAfterLoginAndLogout(t *testing.T) {
 		t.Fatalf("the token survived login")
 	}
 	resp, body := c.form(t, "/keys", urlValues("name", "ci", "permissions", "read", csrfFormField, after))
-	if resp.StatusCode != http.StatusCreated {
+	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("form after login: %d %s", resp.StatusCode, body)
 	}
 	resp, _ = c.form(t, "/logout", urlValues(csrfFormField, after))

@@ -111,6 +111,10 @@ func (s *server) handleDashboard(c *fiber.Ctx) error {
 			return err
 		}
 		data := s.viewData(c, "Dashboard", "dashboard")
+		var gone bool
+		if page.NewKey, gone = s.takeNewKey(c); gone {
+			data.Flash = flashMessages["key-secret-gone"]
+		}
 		data.Page = page
 		return s.render(c, fiber.StatusOK, view{page: pageDashboard}, data)
 	}

@@ -196,6 +196,9 @@ type dashboardPage struct {
 	NewKey   *keyCreatedResponse // only in the answer that created it
 }
 
+// dashboardActivity is how many of the user's recent events the dashboard shows.
+const dashboardActivity = 10
+
 // dashboard loads the logged-in user's keys and recent audit events.
 func (s *server) dashboard(c *fiber.Ctx) (dashboardPage, error) {
 	p, _ := principal(c)
@@ -203,7 +206,7 @@ func (s *server) dashboard(c *fiber.Ctx) (dashboardPage, error) {
 	if err != nil {
 		return dashboardPage{}, err
 	}
-	events, err := s.auth.RecentAudit(c.UserContext(), p.Username, 10)
+	events, err := s.auth.RecentAudit(c.UserContext(), p.Username, dashboardActivity)
 	if err != nil {
 		return dashboardPage{}, err
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -147,17 +148,83 @@ func (s *server) handleKeyCreate(c *fiber.Ctx) error {
 		fmt.Sprintf("key %d %q (%s, %s)", k.ID, k.Name, k.Prefix, strings.Join(k.Permissions, ","))))
 	created := keyCreatedResponse{ID: k.ID, Name: k.Name, Prefix: k.Prefix, Permissions: k.Permissions,
 		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, Key: k.Key}
-	if browser(c) {
-		page, err := s.dashboard(c)
-		if err != nil {
-			return err
-		}
-		page.NewKey = &created
-		data := s.viewData(c, "Dashboard", "dashboard")
-		data.Page = page
-		return s.render(c, fiber.StatusCreated, view{page: pageDashboard, fragment: fragKeyCreated}, data)
+	if !browser(c) {
+		return c.Status(fiber.StatusCreated).JSON(created)
 	}
-	return c.Status(fiber.StatusCreated).JSON(created)
+	// A plain form post is answered Post/Redirect/Get, so the address bar shows the
+	// dashboard and a reload does not post again; the secret waits for the next
+	// request in a one-time handoff. If the handoff cannot take it, the secret is
+	// shown in this answer instead: it is never lost.
+	if !htmx.WantsFragment(c) {
+		err := s.handOverKey(c, p.UserID, created)
+		if err == nil {
+			return redirect(c, "/dashboard#new-key")
+		}
+		s.log.WarnContext(c.UserContext(), "handing the new key to the next page failed; showing it here",
+			"request_id", requestID(c), "err", err)
+	}
+	page, err := s.dashboard(c)
+	if err != nil {
+		return err
+	}
+	page.NewKey = &created
+	data := s.viewData(c, "Dashboard", "dashboard")
+	data.Page = page
+	return s.render(c, fiber.StatusCreated, view{page: pageDashboard, fragment: fragKeyCreated}, data)
+}
+
+// newKeyCookie carries the ticket of a new key's handoff from POST /keys to the
+// dashboard it redirects to. It holds no secret: the ticket opens the handoff
+// once, for its owner only, within newKeyHandoffTTL.
+const (
+	newKeyCookie     = "new_key"
+	newKeyCookiePath = "/dashboard"
+	newKeyHandoffTTL = time.Minute
+)
+
+// handOverKey keeps the new key for the user's next request (the redirect's).
+func (s *server) handOverKey(c *fiber.Ctx, userID int64, created keyCreatedResponse) error {
+	raw, err := json.Marshal(created)
+	if err != nil {
+		return err
+	}
+	ticket, err := s.handoff.Put(strconv.FormatInt(userID, 10), raw)
+	if err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{Name: newKeyCookie, Value: ticket, Path: newKeyCookiePath,
+		MaxAge: int(newKeyHandoffTTL / time.Second), Secure: s.cfg.Production(), HTTPOnly: true,
+		SameSite: fiber.CookieSameSiteLaxMode})
+	return nil
+}
+
+// takeNewKey returns the key a form post just created for the logged-in user, the
+// one time it is asked (nil when there is none). gone reports a handoff that was
+// announced but can no longer be taken (expired, or taken already).
+func (s *server) takeNewKey(c *fiber.Ctx) (key *keyCreatedResponse, gone bool) {
+	ticket := c.Cookies(newKeyCookie)
+	if ticket == "" {
+		return nil, false
+	}
+	c.Cookie(&fiber.Cookie{Name: newKeyCookie, Path: newKeyCookiePath, Expires: time.Unix(0, 0), MaxAge: -1,
+		Secure: s.cfg.Production(), HTTPOnly: true, SameSite: fiber.CookieSameSiteLaxMode})
+	p, _ := principal(c)
+	raw, ok, err := s.handoff.Take(strconv.FormatInt(p.UserID, 10), ticket)
+	if err != nil {
+		s.log.WarnContext(c.UserContext(), "taking the new key's handoff failed", "request_id", requestID(c), "err", err)
+	}
+	var created keyCreatedResponse
+	if !ok || json.Unmarshal(raw, &created) != nil {
+		return nil, true
+	}
+	return &created, false
+}
+
+// keyRevokedPage is what an htmx revoke answers with (key_revoked.html).
+type keyRevokedPage struct {
+	Key        keyResponse
+	Audit      []store.AuditEvent
+	DropSecret bool // the page shows this key's secret: take it off
 }
 
 // DELETE /keys/:id (JSON, htmx) and POST /keys/:id/revoke (a plain form): revoke one
@@ -178,8 +245,14 @@ func (s *server) handleKeyRevoke(c *fiber.Ctx) error {
 		fmt.Sprintf("key %d %q (%s)", k.ID, k.Name, k.Prefix)))
 	switch {
 	case htmx.WantsFragment(c):
+		// The row, and what else on the page it changes: the activity, and the
+		// secret if the page still shows this key's (the page says which: keys.html).
+		events, err := s.auth.RecentAudit(c.UserContext(), p.Username, dashboardActivity)
+		if err != nil {
+			return err
+		}
 		data := s.viewData(c, "Dashboard", "dashboard")
-		data.Page = s.keyView(k)
+		data.Page = keyRevokedPage{Key: s.keyView(k), Audit: events, DropSecret: c.Query("shown_key") == raw}
 		return s.render(c, fiber.StatusOK, view{page: pageDashboard, fragment: fragKeyRow}, data)
 	case browser(c):
 		setFlash(c, "key-revoked", s.cfg.Production())

@@ -210,7 +210,8 @@ func TestKeysInTheBrowser(t *testing.T) {
 	})
 
 	t.Run("a plain form revokes and goes back to the dashboard", func(t *testing.T) {
-		_, body := c.form(t, "/keys", urlValues("name", "plain", "permissions", "read", csrfFormField, token))
+		c.form(t, "/keys", urlValues("name", "plain", "permissions", "read", csrfFormField, token))
+		_, body := c.page(t, "/dashboard")
 		mustContain(t, body, "<html", "Key “plain” created")
 		id := keyIDByName(t, a, "alice")
 		resp, _ := c.form(t, "/keys/"+strconv.FormatInt(id, 10)+"/revoke", urlValues(csrfFormField, token))

@@ -133,6 +133,10 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"change password, wrong current", jsonRequest("POST", "/account/password", `{"current_password":"nope-nope","new_password":"a-better-password"}`, "Cookie", sessionHeader), 422},
 		{"admin users", request("GET", "/admin/users", "", "Cookie", adminHeader), 200},
 		{"admin users as a user", request("GET", "/admin/users", "", "Cookie", sessionHeader), 403},
+		{"sessions", request("GET", "/account/sessions", "", "Cookie", sessionHeader), 200},
+		{"sessions, anonymous", request("GET", "/account/sessions", ""), 401},
+		{"end a session, not yours", request("DELETE", "/account/sessions/aaaaaaaaaaaaaaaa", "", "Cookie", sessionHeader), 404},
+		{"end other sessions", request("POST", "/account/sessions/revoke-others", "", "Cookie", sessionHeader), 200},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"fiberauth/internal/sessions"
 	"fiberauth/public"
 )
 
@@ -182,6 +183,15 @@ func TestErrorPages(t *testing.T) {
 			[]string{`role="alert"`, "Page not found"}, []string{"<html"}},
 		{"404 envelope for JSON", a.client(), request("GET", "/no/such/page", ""), 404,
 			[]string{`"type":"not_found_error"`}, []string{"<html"}},
+		{"404 page knows who is logged in, though no route ran the session middleware", alice,
+			request("GET", "/no/such/page", "", "Accept", "text/html"), 404,
+			// No logout form without a token to send (it would only be refused).
+			[]string{"Page not found", "Logged in as <strong>alice</strong>", `href="/account"`},
+			[]string{"Not logged in", `name="_csrf" value=""`}},
+		{"405 page knows who is logged in too", alice, request("PUT", "/dashboard", "", "Accept", "text/html"), 405,
+			[]string{"Method not allowed", "Logged in as <strong>alice</strong>"}, nil},
+		{"404 page for a visitor says not logged in", a.client(), request("GET", "/no/such/page", "", "Accept", "text/html"), 404,
+			[]string{"Not logged in", `href="/login"`}, []string{"Logged in as"}},
 		{"403 page for a user on the admin page", alice, request("GET", "/admin/users", "", "Accept", "text/html"), 403,
 			[]string{"<html", "Not allowed", "Admins only", "Logged in as <strong>alice</strong>"}, nil},
 		{"403 envelope for a JSON user on the admin page", alice, request("GET", "/admin/users", ""), 403,
@@ -203,6 +213,20 @@ func TestErrorPages(t *testing.T) {
 			mustNotContain(t, body, tt.notWant...)
 		})
 	}
+
+	t.Run("a 404 page that names the user is not cached, and one for a visitor starts no session", func(t *testing.T) {
+		resp, _ := alice.page(t, "/no/such/page")
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("Cache-Control %q for a page naming alice, want no-store", cc)
+		}
+		visitor := a.client()
+		visitor.setCookie(sessions.CookieName, "AAAAAAAAAAAAAAAAAAAAAAAAAA") // well-formed, but no session
+		resp, body := visitor.page(t, "/no/such/page")
+		mustContain(t, body, "Not logged in")
+		if c := cookie(resp, sessions.CookieName); c != nil && c.Value != "" {
+			t.Errorf("a 404 page set a session cookie %q", c.Value)
+		}
+	})
 
 	t.Run("500 page shows a generic message and the request ID", func(t *testing.T) {
 		b := newTestApp(t, nil)

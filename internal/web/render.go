@@ -150,6 +150,7 @@ var flashMessages = map[string]string{
 	"key-revoked":      "The key has been revoked. It stops working at once.",
 	"session-ended":    "That session has been signed out. It stops working at once, everywhere.",
 	"sessions-ended":   "Your other sessions have been signed out.",
+	"key-secret-gone":  "The new key's secret can no longer be shown. If you did not copy it, revoke the key and create another.",
 }
 
 func setFlash(c *fiber.Ctx, code string, secure bool) {
@@ -224,6 +225,7 @@ func (s *server) renderError(c *fiber.Ctx, err error, d errorDetail) error {
 	if errors.Is(err, errNoSession) {
 		return redirectToLogin(c)
 	}
+	s.lookUpSession(c)
 	var fe *formError
 	if errors.As(err, &fe) {
 		return s.renderFormError(c, fe.form, d)
@@ -234,6 +236,26 @@ func (s *server) renderError(c *fiber.Ctx, err error, d errorDetail) error {
 		htmx.Retarget(c, "#status", "innerHTML")
 	}
 	return s.render(c, d.StatusCode, view{page: pageError, fragment: fragError}, data)
+}
+
+// lookUpSession lets an error page show who is logged in when no session
+// middleware ran before the error (no route matched: 404, 405). It only finds an
+// existing session, never starts one; a page that names the user is kept out of
+// caches. Without a CSRF token (none was issued for this request) the header
+// leaves out the logout button, which could not work.
+func (s *server) lookUpSession(c *fiber.Ctx) {
+	if authenticated(c) || c.Cookies(sessions.CookieName) == "" {
+		return
+	}
+	info, ok, err := s.sessions.Current(c)
+	if err != nil {
+		s.log.WarnContext(c.UserContext(), "error page: reading the session failed", "request_id", requestID(c), "err", err)
+		return
+	}
+	if ok {
+		setSession(c, info)
+		c.Set(fiber.HeaderCacheControl, "no-store")
+	}
 }
 
 func (s *server) renderFormError(c *fiber.Ctx, f *form, d errorDetail) error {

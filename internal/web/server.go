@@ -22,6 +22,7 @@ import (
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
+	"fiberauth/internal/handoff"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/throttle"
@@ -72,6 +73,7 @@ type server struct {
 	assets       *staticFiles
 	playground   *playground             // what /playground may call (playground.go)
 	apiRef       *apiReference           // the /docs page, built once (apiref.go)
+	handoff      *handoff.Store          // a new key's secret, from POST /keys to the dashboard
 	serve        fasthttp.RequestHandler // this app's own handler, for the playground's calls
 
 	// renderErrorPage, when set, renders an error for browsers.
@@ -119,6 +121,7 @@ func NewServer(d Deps) *fiber.App {
 		assets:       assets,
 		playground:   pg,
 		apiRef:       ref,
+		handoff:      handoff.New(d.Shared, newKeyHandoffTTL, d.Auth.Now),
 	}
 	s.renderErrorPage = s.renderError
 	if s.log == nil {
