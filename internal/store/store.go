@@ -84,6 +84,29 @@ type AuditEvent struct {
 	Detail   string
 }
 
+// MaxAuditPage bounds the events one AuditPage or ListAudit call returns.
+const MaxAuditPage = 1000
+
+// AuditFilter selects audit events: every field that is set must match, and the
+// zero filter matches every event.
+type AuditFilter struct {
+	Actor   string    // exactly, as recorded
+	Action  string    // exactly
+	Outcome string    // "success" or "failure"
+	Since   time.Time // At >= Since, when set
+	Until   time.Time // At < Until, when set
+	// Before is a keyset position: only events older than it in (At, ID) order.
+	// A page that starts after the previous page's last event neither repeats nor
+	// skips one, however many events were added in between.
+	Before *AuditPosition
+}
+
+// AuditPosition is an event's place in the newest-first order of the audit log.
+type AuditPosition struct {
+	At time.Time
+	ID int64
+}
+
 // Store is what the rest of the service needs from the database. Errors are
 // *apperr.Error: KindNotFound for a missing row, KindConflict for a taken username,
 // KindUnavailable / KindInternal for database trouble.
@@ -128,6 +151,9 @@ type Store interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
 	// ListAudit returns the newest events first; actor "" means everyone's.
 	ListAudit(ctx context.Context, actor string, limit int) ([]AuditEvent, error)
+	// AuditPage returns up to limit (1..MaxAuditPage) events matching f, newest
+	// first by (At, ID), and only those older than f.Before when it is set.
+	AuditPage(ctx context.Context, f AuditFilter, limit int) ([]AuditEvent, error)
 	// PruneAudit deletes the events from before the given time, in batches of
 	// PruneBatch (each its own statement, so no lock is held for long), and returns
 	// how many it deleted. Cancelling ctx stops it between batches.

@@ -47,6 +47,7 @@ var everyPage = []struct {
 	{"the account page", "/account", []string{visitorUser}, nil},
 	{"the sessions page", "/account/sessions", []string{visitorUser, visitorAdmin}, nil},
 	{"the list of users", "/admin/users", []string{visitorAdmin}, nil},
+	{"the audit log", "/admin/audit", []string{visitorAdmin}, nil},
 	{"a page that does not exist", "/no-such-page", []string{visitorAnonymous, visitorUser}, nil},
 }
 

@@ -137,6 +137,9 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"sessions, anonymous", request("GET", "/account/sessions", ""), 401},
 		{"end a session, not yours", request("DELETE", "/account/sessions/aaaaaaaaaaaaaaaa", "", "Cookie", sessionHeader), 404},
 		{"end other sessions", request("POST", "/account/sessions/revoke-others", "", "Cookie", sessionHeader), 200},
+		{"admin audit", request("GET", "/admin/audit?actor=admin&limit=10", "", "Cookie", adminHeader), 200},
+		{"admin audit as a user", request("GET", "/admin/audit", "", "Cookie", sessionHeader), 403},
+		{"admin audit, bad cursor", request("GET", "/admin/audit?cursor=nope", "", "Cookie", adminHeader), 422},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -319,7 +322,7 @@ var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
 // variesByRun are the fields whose values differ from run to run: only their
 // presence is compared with the example.
 var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
-	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true}
+	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true, "at": true, "client_ip": true}
 
 // variesByClient are the fields, by where they stand, that depend on the client the
 // test is (its address and User-Agent) or are random.

@@ -69,6 +69,9 @@ func (s *server) routes(app *fiber.App) {
 	app.Delete("/account/sessions/:id", chain(session, apiLimit, s.handleSessionEnd)...)
 	app.Post("/account/sessions/:id/end", chain(session, apiLimit, s.handleSessionEnd)...)
 
+	// The audit log, for admins: filters, pages and the CSV export (handlers_audit.go).
+	app.Get("/admin/audit", chain(admin, inForm(auditForm), s.handleAdminAudit)...)
+
 	// Try it and read it. The playground's calls go through the routes above, each
 	// with its own middleware (playground.go); the form itself is CSRF-protected.
 	app.Get("/docs", chain(page, s.handleDocs)...)

@@ -47,6 +47,13 @@ func (a *testApp) csrfKey(t testing.TB) []byte {
 // environment overrides (e.g. "SESSION_IDLE_TIMEOUT": "1m").
 func newTestApp(t testing.TB, env map[string]string) *testApp {
 	t.Helper()
+	return newTestAppOver(t, env, nil)
+}
+
+// newTestAppOver is newTestApp whose auth service sees the store through wrap
+// (nil for none), for tests that watch what is asked of the store.
+func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) store.Store) *testApp {
+	t.Helper()
 	vars := map[string]string{
 		"APP_ENV":      "test",
 		"BCRYPT_COST":  "4",
@@ -65,10 +72,14 @@ func newTestApp(t testing.TB, env map[string]string) *testApp {
 		t.Fatalf("store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	seen := st
+	if wrap != nil {
+		seen = wrap(st)
+	}
 	clock := testenv.NewClock(time.Now())
 	storage := shared.NewMemory(nil)
 	t.Cleanup(func() { storage.Close() })
-	svc, err := auth.NewService(t.Context(), st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL,
+	svc, err := auth.NewService(t.Context(), seen, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL,
 		Shared: storage, Now: clock.Now})
 	if err != nil {
 		t.Fatalf("auth: %v", err)

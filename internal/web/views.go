@@ -21,6 +21,7 @@ const (
 	pageDashboard  = "pages/dashboard"
 	pageAccount    = "pages/account"
 	pageAdminUsers = "pages/admin_users"
+	pageAdminAudit = "pages/admin_audit"
 	pageError      = "pages/error"
 	pagePlayground = "pages/playground"
 	pageDocs       = "pages/docs"
@@ -37,6 +38,9 @@ const (
 
 	fragPlaygroundForm = "partials/playground_form"
 	fragExchanges      = "partials/exchanges"
+
+	fragAuditFilter = "partials/audit_filter"
+	fragAuditRows   = "partials/audit_rows"
 )
 
 // NewViews parses the templates in fsys (the embedded views, or the views folder in
@@ -52,7 +56,7 @@ func NewViews(fsys fs.FS, reload bool) (*html.Engine, error) {
 	for _, name := range []string{layoutMain, pageHome, pageLogin, pageRegister, pageDashboard, pageAccount,
 		pageAdminUsers, pageError, fragLoginForm, fragRegisterForm, fragPasswordForm, fragKeyForm,
 		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges,
-		pageSessions, fragSessions} {
+		pageSessions, fragSessions, pageAdminAudit, fragAuditFilter, fragAuditRows} {
 		if engine.Templates.Lookup(name) == nil {
 			return nil, fmt.Errorf("views: template %q is missing", name)
 		}
