@@ -31,6 +31,9 @@ var browserOnlyRoutes = map[string]bool{
 	"GET /docs":              true, // this document, as pages
 	"GET /playground":        true,
 	"POST /playground/send":  true, // a form; the calls it makes are documented routes
+	// The plain-form twins of PUT /admin/users/{id}/role and DELETE .../second-factor.
+	"POST /admin/users/{id}/role":                true,
+	"POST /admin/users/{id}/second-factor/reset": true,
 }
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
@@ -132,6 +135,19 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"change password, wrong current", jsonRequest("POST", "/account/password", `{"current_password":"nope-nope","new_password":"a-better-password"}`, "Cookie", sessionHeader), 422},
 		{"admin users", request("GET", "/admin/users", "", "Cookie", adminHeader), 200},
 		{"admin users as a user", request("GET", "/admin/users", "", "Cookie", sessionHeader), 403},
+		{"admin user", request("GET", "/admin/users/3", "", "Cookie", adminHeader), 200},
+		{"admin user as a user", request("GET", "/admin/users/3", "", "Cookie", sessionHeader), 403},
+		{"admin user, unknown", request("GET", "/admin/users/999", "", "Cookie", adminHeader), 404},
+		{"disable user", request("POST", "/admin/users/4/disable", "", "Cookie", adminHeader), 200},
+		{"disable yourself", request("POST", "/admin/users/2/disable", "", "Cookie", adminHeader), 422},
+		{"enable user", request("POST", "/admin/users/4/enable", "", "Cookie", adminHeader), 200},
+		{"set role", jsonRequest("PUT", "/admin/users/4/role", `{"role":"admin"}`, "Cookie", adminHeader), 200},
+		{"set role, bad role", jsonRequest("PUT", "/admin/users/4/role", `{"role":"root"}`, "Cookie", adminHeader), 422},
+		{"set role, XML", request("PUT", "/admin/users/4/role", `<x/>`, "Cookie", adminHeader, "Content-Type", "application/xml"), 415},
+		{"log a user out", request("POST", "/admin/users/1/logout", "", "Cookie", adminHeader), 200},
+		{"log yourself out", request("POST", "/admin/users/2/logout", "", "Cookie", adminHeader), 422},
+		{"reset second factor", request("DELETE", "/admin/users/1/second-factor", "", "Cookie", adminHeader), 204},
+		{"reset second factor, unknown", request("DELETE", "/admin/users/999/second-factor", "", "Cookie", adminHeader), 404},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -289,7 +305,7 @@ func TestDocumentedExamplesWork(t *testing.T) {
 // variesByRun are the fields whose values differ from run to run: only their
 // presence is compared with the example.
 var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
-	"last_login_at": true, "key": true, "prefix": true}
+	"last_login_at": true, "key": true, "prefix": true, "disabled_at": true}
 
 // matchesExample reports how got differs from the documented example: every field
 // of the example must be in got with the same value (variesByRun fields need only

@@ -148,6 +148,12 @@ var flashMessages = map[string]string{
 	"password-changed": "Your password has been changed. Your other sessions have been signed out.",
 	"registered":       "Welcome! Your account is ready and you are logged in.",
 	"key-revoked":      "The key has been revoked. It stops working at once.",
+	// After an admin's action on another user (handlers_admin.go).
+	"user-disabled":            "The account is disabled. Its sessions have ended, and its password and keys are refused everywhere.",
+	"user-enabled":             "The account is enabled again.",
+	"user-role-changed":        "The role is changed. The user's sessions have ended; they log in again with the new role.",
+	"user-logged-out":          "Every session of the user has ended. Their password and keys still work.",
+	"user-second-factor-reset": "Nothing to reset: this user has no second factor.",
 }
 
 func setFlash(c *fiber.Ctx, code string, secure bool) {

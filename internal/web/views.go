@@ -21,6 +21,7 @@ const (
 	pageDashboard  = "pages/dashboard"
 	pageAccount    = "pages/account"
 	pageAdminUsers = "pages/admin_users"
+	pageAdminUser  = "pages/admin_user"
 	pageError      = "pages/error"
 	pagePlayground = "pages/playground"
 	pageDocs       = "pages/docs"
@@ -32,6 +33,7 @@ const (
 	fragKeyCreated   = "partials/key_created"
 	fragKeyRow       = "partials/key_revoked"
 	fragError        = "partials/error"
+	fragAdminUser    = "partials/admin_user"
 
 	fragPlaygroundForm = "partials/playground_form"
 	fragExchanges      = "partials/exchanges"
@@ -49,7 +51,8 @@ func NewViews(fsys fs.FS, reload bool) (*html.Engine, error) {
 	}
 	for _, name := range []string{layoutMain, pageHome, pageLogin, pageRegister, pageDashboard, pageAccount,
 		pageAdminUsers, pageError, fragLoginForm, fragRegisterForm, fragPasswordForm, fragKeyForm,
-		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges} {
+		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges,
+		pageAdminUser, fragAdminUser} {
 		if engine.Templates.Lookup(name) == nil {
 			return nil, fmt.Errorf("views: template %q is missing", name)
 		}
