@@ -21,6 +21,8 @@ const usageText = `usage:
   fiberauth                          serve (see README for configuration)
   fiberauth users create --username NAME [--role user|admin]   (password on stdin)
   fiberauth users list
+  fiberauth users disable NAME | enable NAME | logout NAME | reset-second-factor NAME
+  fiberauth users set-role NAME --role user|admin      (or: set-role NAME admin)
   fiberauth keys create --user NAME --permissions read,write [--expires 720h] [--name NAME]
   fiberauth keys list [--user NAME]
   fiberauth keys revoke ID`
@@ -38,6 +40,10 @@ func runCommand(ctx context.Context, svc *auth.Service, shared bool, args []stri
 		return usersCreate(ctx, svc, rest, stdin, stdout)
 	case "users list":
 		return usersList(ctx, svc, stdout)
+	case "users disable", "users enable", "users logout", "users reset-second-factor":
+		return usersAdmin(ctx, svc, shared, args[1], rest, stdout)
+	case "users set-role":
+		return usersSetRole(ctx, svc, shared, rest, stdout)
 	case "keys create":
 		return keysCreate(ctx, svc, rest, stdout)
 	case "keys list":
@@ -88,6 +94,90 @@ func usersList(ctx context.Context, svc *auth.Service, stdout io.Writer) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", u.ID, u.Username, u.Role, u.ActiveKeys, u.CreatedAt.Format(time.RFC3339), formatTime(u.LastLoginAt))
 	}
 	return tw.Flush()
+}
+
+// adminAction is one of the admin controls, as the CLI runs it and reports it.
+type adminAction struct {
+	do   func(ctx context.Context, actor auth.Actor, userID int64) (store.User, error)
+	done string // what happened, after the username
+	// endsAccess: a running server without REDIS_URL learns of it only through the
+	// database (access.go), within auth.LocalGenerationTTL.
+	endsAccess bool
+}
+
+func adminActions(svc *auth.Service) map[string]adminAction {
+	return map[string]adminAction{
+		"disable":             {svc.DisableUser, "is disabled: their sessions have ended, and their password and keys are refused", true},
+		"enable":              {svc.EnableUser, "is enabled again", false},
+		"logout":              {svc.LogoutEverywhere, "is logged out everywhere: every session has ended (password and keys still work)", true},
+		"reset-second-factor": {svc.ResetSecondFactor, "has no second factor to reset (none exist yet); recorded", false},
+	}
+}
+
+// usersAdmin runs users disable|enable|logout|reset-second-factor NAME, with the
+// same rules as the admin pages (the last admin cannot be disabled) and the actor
+// "cli" in the audit log.
+func usersAdmin(ctx context.Context, svc *auth.Service, shared bool, verb string, args []string, stdout io.Writer) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("%w: users %s NAME", errUsage, verb)
+	}
+	action := adminActions(svc)[verb]
+	u, err := svc.UserPrincipalByName(ctx, args[0])
+	if err != nil {
+		return describeCLIError(err)
+	}
+	if _, err := action.do(ctx, auth.CLIActor(), u.UserID); err != nil {
+		return describeCLIError(err)
+	}
+	fmt.Fprintf(stdout, "%s (id %d) %s\n", u.Username, u.UserID, action.done)
+	if action.endsAccess {
+		noteWithoutRedis(shared, stdout)
+	}
+	return nil
+}
+
+// usersSetRole runs users set-role NAME --role ROLE (or NAME ROLE).
+func usersSetRole(ctx context.Context, svc *auth.Service, shared bool, args []string, stdout io.Writer) error {
+	const usage = "users set-role NAME --role user|admin"
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	name := args[0]
+	fs := newFlags("users set-role")
+	role := fs.String("role", "", "")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	switch rest := fs.Args(); {
+	case len(rest) == 1 && *role == "":
+		*role = rest[0]
+	case len(rest) != 0 || *role == "":
+		return fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	u, err := svc.UserPrincipalByName(ctx, name)
+	if err != nil {
+		return describeCLIError(err)
+	}
+	changed, err := svc.SetRole(ctx, auth.CLIActor(), u.UserID, *role)
+	if err != nil {
+		return describeCLIError(err)
+	}
+	if u.Role == changed.Role {
+		fmt.Fprintf(stdout, "%s (id %d) already has the role %s\n", changed.Username, changed.ID, changed.Role)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s (id %d) now has the role %s (was %s): their sessions have ended\n", changed.Username, changed.ID, changed.Role, u.Role)
+	noteWithoutRedis(shared, stdout)
+	return nil
+}
+
+// noteWithoutRedis says when a running server learns that a user's access ended:
+// with Redis at once; without, it reads the user's generation from the database
+// at most every auth.LocalGenerationTTL.
+func noteWithoutRedis(shared bool, stdout io.Writer) {
+	if !shared {
+		fmt.Fprintf(stdout, "a running server without REDIS_URL sees this within %s (with Redis: at once)\n", auth.LocalGenerationTTL)
+	}
 }
 
 func keysCreate(ctx context.Context, svc *auth.Service, args []string, stdout io.Writer) error {

@@ -31,6 +31,10 @@ var ErrInvalidCredentials = apperr.New(apperr.KindUnauthenticated, "Invalid cred
 var ErrWrongCurrentPassword = apperr.Validation("Validation error",
 	apperr.FieldError{Field: "current_password", Message: "is not your current password"})
 
+// ErrAccountDisabled refuses a right password or a valid key of a user an admin
+// has disabled. It is not a failed login: the credential was right.
+var ErrAccountDisabled = apperr.New(apperr.KindForbidden, "Account disabled")
+
 // ErrInvalidAPIKey is the one answer for an unknown, revoked or expired key.
 var ErrInvalidAPIKey = apperr.New(apperr.KindUnauthenticated, "Invalid API Key")
 
@@ -206,6 +210,11 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	if !s.hasher.Check(hash, password) {
 		return Principal{}, ErrInvalidCredentials
 	}
+	// Only a right password learns that the account is disabled; a wrong one stays
+	// the ordinary failure, so this tells a guesser nothing.
+	if u.DisabledAt != nil {
+		return Principal{}, ErrAccountDisabled
+	}
 	if s.hasher.NeedsRehash(hash) {
 		s.rehash(ctx, u.ID, u.PasswordHash, password)
 	}
@@ -235,8 +244,11 @@ func validLookupName(username string) bool {
 func (s *Service) Login(ctx context.Context, username, password, clientIP string) (Principal, error) {
 	p, err := s.checkPassword(ctx, username, password)
 	if err != nil {
-		if errors.Is(err, ErrInvalidCredentials) {
+		switch {
+		case errors.Is(err, ErrInvalidCredentials):
 			s.Audit(ctx, store.AuditEvent{Actor: auditName(username), Action: "login", ClientIP: clientIP, Outcome: "failure", Detail: "invalid credentials"})
+		case errors.Is(err, ErrAccountDisabled):
+			s.Audit(ctx, store.AuditEvent{Actor: auditName(username), Action: "login", ClientIP: clientIP, Outcome: "failure", Detail: "account disabled"})
 		}
 		return Principal{}, err
 	}
@@ -470,6 +482,12 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, erro
 		// that the next hit finds it there (see keyStillValid).
 		if _, err := s.access.raise(k.UserID, k.UserGeneration); err != nil {
 			return Principal{}, err
+		}
+		// A disabled owner's key is not cached either way: as valid it would pass,
+		// as invalid it would answer 401 where the owner's key deserves 403, and
+		// enabling the owner must work at once.
+		if k.UserDisabledAt != nil && k.RevokedAt == nil && (k.ExpiresAt == nil || now.Before(*k.ExpiresAt)) {
+			return Principal{}, ErrAccountDisabled
 		}
 		s.keys.put(d, k, epoch, now)
 		if k.RevokedAt != nil || (k.ExpiresAt != nil && !now.Before(*k.ExpiresAt)) {

@@ -108,7 +108,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 // Users
 
-const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at, access_generation`
+const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at, access_generation, disabled_at`
 
 // scanUser reads userColumns, then any extra columns into extra.
 func scanUser(row scanner, extra ...any) (User, error) {
@@ -116,12 +116,14 @@ func scanUser(row scanner, extra ...any) (User, error) {
 		u                User
 		created, updated int64
 		lastLogin        sql.NullInt64
+		disabled         sql.NullInt64
 	)
-	dest := append([]any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &updated, &lastLogin, &u.AccessGeneration}, extra...)
+	dest := append([]any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &updated, &lastLogin, &u.AccessGeneration, &disabled}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return User{}, err
 	}
 	u.CreatedAt, u.UpdatedAt, u.LastLoginAt = fromNanos(created), fromNanos(updated), fromNullNanos(lastLogin)
+	u.DisabledAt = fromNullNanos(disabled)
 	return u, nil
 }
 
@@ -171,13 +173,32 @@ func (s *sqlStore) ListUsers(ctx context.Context) ([]UserSummary, error) {
 	return retryRead(ctx, func() ([]UserSummary, error) { return s.listUsers(ctx) })
 }
 
+// userSummaries selects users with their active key count; where filters them.
+const userSummaries = `
+	SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at, u.access_generation,
+	       u.disabled_at, COUNT(k.id)
+	FROM users u
+	LEFT JOIN api_keys k ON k.user_id = u.id
+	     AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)`
+
+func (s *sqlStore) UserSummary(ctx context.Context, id int64) (UserSummary, error) {
+	return retryRead(ctx, func() (UserSummary, error) {
+		var sum UserSummary
+		var err error
+		sum.User, err = scanUser(s.r.QueryRowContext(ctx, s.q(userSummaries+` WHERE u.id = ? GROUP BY u.id`),
+			now().UnixNano(), id), &sum.ActiveKeys)
+		if errors.Is(err, sql.ErrNoRows) {
+			return UserSummary{}, apperr.New(apperr.KindNotFound, "user not found")
+		}
+		if err != nil {
+			return UserSummary{}, dbError(err)
+		}
+		return sum, nil
+	})
+}
+
 func (s *sqlStore) listUsers(ctx context.Context) ([]UserSummary, error) {
-	rows, err := s.r.QueryContext(ctx, s.q(`
-		SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at, u.access_generation,
-		       COUNT(k.id)
-		FROM users u
-		LEFT JOIN api_keys k ON k.user_id = u.id
-		     AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)
+	rows, err := s.r.QueryContext(ctx, s.q(userSummaries+`
 		GROUP BY u.id
 		ORDER BY lower(u.username), u.id`), now().UnixNano())
 	if err != nil {
@@ -233,6 +254,111 @@ func (s *sqlStore) generation(ctx context.Context, query string, args ...any) (i
 	return gen, nil
 }
 
+// lockForAdminChange, inside tx, locks the user's row and the row of every enabled
+// admin (PostgreSQL; SQLite's one writer already serialises the transaction), and
+// returns the user and how many enabled admins there are besides them. The rows
+// are locked in ID order, so two such transactions cannot deadlock; one that
+// waited sees the rows as the other left them, so of two admins demoting each
+// other at once the second finds itself the last.
+func (s *sqlStore) lockForAdminChange(ctx context.Context, tx *sql.Tx, userID int64) (User, int, error) {
+	query := `SELECT ` + userColumns + ` FROM users WHERE id = ? OR (role = ? AND disabled_at IS NULL) ORDER BY id`
+	if s.dialect == goose.DialectPostgres {
+		query += ` FOR UPDATE`
+	}
+	rows, err := tx.QueryContext(ctx, s.q(query), userID, RoleAdmin)
+	if err != nil {
+		return User{}, 0, dbError(err)
+	}
+	defer rows.Close()
+	var (
+		target User
+		found  bool
+		others int
+	)
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return User{}, 0, dbError(err)
+		}
+		switch {
+		case u.ID == userID:
+			target, found = u, true
+		case u.Role == RoleAdmin && u.DisabledAt == nil:
+			others++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return User{}, 0, dbError(err)
+	}
+	if !found {
+		return User{}, 0, apperr.New(apperr.KindNotFound, "user not found")
+	}
+	return target, others, nil
+}
+
+// enabledAdmin reports whether u counts towards the last-admin rule.
+func enabledAdmin(u User) bool { return u.Role == RoleAdmin && u.DisabledAt == nil }
+
+func (s *sqlStore) SetDisabled(ctx context.Context, userID int64, at *time.Time) (User, error) {
+	var u User
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		target, others, err := s.lockForAdminChange(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if at != nil && enabledAdmin(target) && others == 0 {
+			return ErrLastAdminDisable
+		}
+		u, err = scanUser(tx.QueryRowContext(ctx, s.q(`UPDATE users SET disabled_at = `+disabledValue(at)+`, updated_at = ?
+			WHERE id = ? RETURNING `+userColumns), disabledArgs(at, now(), userID)...))
+		if err != nil {
+			return dbError(err)
+		}
+		return nil
+	})
+	return u, err
+}
+
+// disabledValue is what SetDisabled writes: a user already disabled keeps the time
+// it was first disabled.
+func disabledValue(at *time.Time) string {
+	if at == nil {
+		return `NULL`
+	}
+	return `COALESCE(disabled_at, ?)`
+}
+
+func disabledArgs(at *time.Time, updated time.Time, userID int64) []any {
+	if at == nil {
+		return []any{updated.UnixNano(), userID}
+	}
+	return []any{at.UnixNano(), updated.UnixNano(), userID}
+}
+
+func (s *sqlStore) SetRole(ctx context.Context, userID int64, role string) (User, string, error) {
+	var (
+		u        User
+		previous string
+	)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		target, others, err := s.lockForAdminChange(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		previous = target.Role
+		if role != RoleAdmin && enabledAdmin(target) && others == 0 {
+			return ErrLastAdminDemote
+		}
+		u, err = scanUser(tx.QueryRowContext(ctx, s.q(`UPDATE users SET role = ?, updated_at = ?
+			WHERE id = ? RETURNING `+userColumns), role, now().UnixNano(), userID))
+		if err != nil {
+			return dbError(err)
+		}
+		return nil
+	})
+	return u, previous, err
+}
+
 func (s *sqlStore) UpgradePasswordHash(ctx context.Context, userID int64, oldHash, newHash string) (bool, error) {
 	res, err := s.w.ExecContext(ctx, s.q(`UPDATE users SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`),
 		newHash, now().UnixNano(), userID, oldHash)
@@ -265,7 +391,7 @@ func (s *sqlStore) MaxPasswordCost(ctx context.Context) (int, error) {
 // API keys
 
 const keySelect = `
-	SELECT k.id, k.user_id, u.username, u.role, u.access_generation, k.name, k.prefix, k.digest, k.permissions,
+	SELECT k.id, k.user_id, u.username, u.role, u.access_generation, u.disabled_at, k.name, k.prefix, k.digest, k.permissions,
 	       k.created_at, k.expires_at, k.last_used_at, k.revoked_at
 	FROM api_keys k JOIN users u ON u.id = k.user_id`
 
@@ -275,12 +401,14 @@ func scanAPIKey(row scanner) (APIKey, error) {
 		perms                      string
 		created                    int64
 		expires, lastUsed, revoked sql.NullInt64
+		disabled                   sql.NullInt64
 	)
-	err := row.Scan(&k.ID, &k.UserID, &k.Username, &k.UserRole, &k.UserGeneration, &k.Name, &k.Prefix, &k.Digest, &perms,
+	err := row.Scan(&k.ID, &k.UserID, &k.Username, &k.UserRole, &k.UserGeneration, &disabled, &k.Name, &k.Prefix, &k.Digest, &perms,
 		&created, &expires, &lastUsed, &revoked)
 	if err != nil {
 		return APIKey{}, err
 	}
+	k.UserDisabledAt = fromNullNanos(disabled)
 	k.Permissions = splitPermissions(perms)
 	k.CreatedAt = fromNanos(created)
 	k.ExpiresAt, k.LastUsedAt, k.RevokedAt = fromNullNanos(expires), fromNullNanos(lastUsed), fromNullNanos(revoked)

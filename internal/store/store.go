@@ -35,6 +35,8 @@ type User struct {
 	// (password change, logout everywhere, ...): whatever was granted under an
 	// earlier one is void.
 	AccessGeneration int64
+	// DisabledAt is when an admin disabled the user; nil while they may log in.
+	DisabledAt *time.Time
 }
 
 // UserSummary is a user as the admin list shows it.
@@ -51,6 +53,8 @@ type APIKey struct {
 	UserRole string // owner's role (read-only, filled by queries)
 	// UserGeneration is the owner's AccessGeneration as of this read (read-only).
 	UserGeneration int64
+	// UserDisabledAt is the owner's DisabledAt as of this read (read-only).
+	UserDisabledAt *time.Time
 	Name           string
 	Prefix         string // the first characters of the key, safe to display
 	Digest         string // lowercase hex SHA-256 of the whole key
@@ -69,6 +73,15 @@ const MaxActiveKeysPerUser = 100
 // ErrTooManyKeys refuses a key beyond MaxActiveKeysPerUser.
 var ErrTooManyKeys = apperr.Validation("Validation error", apperr.FieldError{Field: "keys",
 	Message: fmt.Sprintf("at most %d active keys; revoke one first", MaxActiveKeysPerUser)})
+
+// The last enabled admin is never demoted or disabled, so that someone can always
+// administer the service from the browser (the CLI can mend it either way).
+var (
+	ErrLastAdminDemote = apperr.Validation("The last admin cannot be demoted: make another user an admin first",
+		apperr.FieldError{Field: "role", Message: "cannot change: this is the only enabled admin"})
+	ErrLastAdminDisable = apperr.Validation("The last admin cannot be disabled: make another user an admin first",
+		apperr.FieldError{Field: "id", Message: "is the only enabled admin"})
+)
 
 // PruneBatch is how many audit events one statement of PruneAudit deletes.
 const PruneBatch = 1000
@@ -118,6 +131,18 @@ type Store interface {
 	UserByID(ctx context.Context, id int64) (User, error)
 	// ListUsers returns every user ordered by username, with their active key count.
 	ListUsers(ctx context.Context) ([]UserSummary, error)
+	// UserSummary returns one user with their active key count.
+	UserSummary(ctx context.Context, id int64) (UserSummary, error)
+	// SetDisabled disables the user (at set; one already disabled keeps the time it
+	// was first disabled) or enables them (at nil), and returns the user as written.
+	// Disabling the last enabled admin is ErrLastAdminDisable. It does not end the
+	// user's access: the caller does (auth's EndAccess).
+	SetDisabled(ctx context.Context, userID int64, at *time.Time) (User, error)
+	// SetRole gives the user a role and returns the user as written and the role
+	// they had. Demoting the last enabled admin is ErrLastAdminDemote, decided under
+	// a lock on every enabled admin's row, so that two admins demoting each other at
+	// once cannot both succeed.
+	SetRole(ctx context.Context, userID int64, role string) (u User, previous string, err error)
 	// UpdatePasswordHash sets a new password and, in the same statement, moves the
 	// user's access generation on, returning the new one: nothing verified under
 	// the old password outlives the change.

@@ -105,7 +105,9 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 			c.Locals("password", nil) // basicauth leaves the plaintext here; don't keep it around
 			p, err := s.auth.VerifyPassword(c.UserContext(), username, password)
 			if err != nil {
-				c.Set(fiber.HeaderWWWAuthenticate, challengeBasic)
+				if !errors.Is(err, auth.ErrAccountDisabled) { // a right password: no new one will help
+					c.Set(fiber.HeaderWWWAuthenticate, challengeBasic)
+				}
 				return err
 			}
 			p.Method = auth.MethodBasic

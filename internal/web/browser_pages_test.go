@@ -48,6 +48,7 @@ var everyPage = []struct {
 	{"the sessions page", "/account/sessions", []string{visitorUser, visitorAdmin}, nil},
 	{"the list of users", "/admin/users", []string{visitorAdmin}, nil},
 	{"the audit log", "/admin/audit", []string{visitorAdmin}, nil},
+	{"one user, as an admin sees them", "/admin/users/3", []string{visitorAdmin}, nil},
 	{"a page that does not exist", "/no-such-page", []string{visitorAnonymous, visitorUser}, nil},
 }
 

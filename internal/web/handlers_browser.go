@@ -167,6 +167,7 @@ type userResponse struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	LastLoginAt *time.Time `json:"last_login_at"`
 	ActiveKeys  int        `json:"active_keys"`
+	Disabled    bool       `json:"-"` // for the page; GET /admin/users/:id has disabled_at
 }
 
 // GET /admin/users: every user, for admins.
@@ -178,7 +179,7 @@ func (s *server) handleAdminUsers(c *fiber.Ctx) error {
 	out := make([]userResponse, 0, len(users))
 	for _, u := range users {
 		out = append(out, userResponse{ID: u.ID, Username: u.Username, Role: u.Role, CreatedAt: u.CreatedAt,
-			LastLoginAt: u.LastLoginAt, ActiveKeys: u.ActiveKeys})
+			LastLoginAt: u.LastLoginAt, ActiveKeys: u.ActiveKeys, Disabled: u.DisabledAt != nil})
 	}
 	if browser(c) {
 		data := s.viewData(c, "Users", "admin")

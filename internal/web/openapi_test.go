@@ -32,6 +32,9 @@ var browserOnlyRoutes = map[string]bool{
 	"GET /docs":                       true, // this document, as pages
 	"GET /playground":                 true,
 	"POST /playground/send":           true, // a form; the calls it makes are documented routes
+	// The plain-form twins of PUT /admin/users/{id}/role and DELETE .../second-factor.
+	"POST /admin/users/{id}/role":                true,
+	"POST /admin/users/{id}/second-factor/reset": true,
 }
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
@@ -140,6 +143,19 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"admin audit", request("GET", "/admin/audit?actor=admin&limit=10", "", "Cookie", adminHeader), 200},
 		{"admin audit as a user", request("GET", "/admin/audit", "", "Cookie", sessionHeader), 403},
 		{"admin audit, bad cursor", request("GET", "/admin/audit?cursor=nope", "", "Cookie", adminHeader), 422},
+		{"admin user", request("GET", "/admin/users/3", "", "Cookie", adminHeader), 200},
+		{"admin user as a user", request("GET", "/admin/users/3", "", "Cookie", sessionHeader), 403},
+		{"admin user, unknown", request("GET", "/admin/users/999", "", "Cookie", adminHeader), 404},
+		{"disable user", request("POST", "/admin/users/4/disable", "", "Cookie", adminHeader), 200},
+		{"disable yourself", request("POST", "/admin/users/2/disable", "", "Cookie", adminHeader), 422},
+		{"enable user", request("POST", "/admin/users/4/enable", "", "Cookie", adminHeader), 200},
+		{"set role", jsonRequest("PUT", "/admin/users/4/role", `{"role":"admin"}`, "Cookie", adminHeader), 200},
+		{"set role, bad role", jsonRequest("PUT", "/admin/users/4/role", `{"role":"root"}`, "Cookie", adminHeader), 422},
+		{"set role, XML", request("PUT", "/admin/users/4/role", `<x/>`, "Cookie", adminHeader, "Content-Type", "application/xml"), 415},
+		{"log a user out", request("POST", "/admin/users/1/logout", "", "Cookie", adminHeader), 200},
+		{"log yourself out", request("POST", "/admin/users/2/logout", "", "Cookie", adminHeader), 422},
+		{"reset second factor", request("DELETE", "/admin/users/1/second-factor", "", "Cookie", adminHeader), 204},
+		{"reset second factor, unknown", request("DELETE", "/admin/users/999/second-factor", "", "Cookie", adminHeader), 404},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -322,7 +338,7 @@ var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
 // variesByRun are the fields whose values differ from run to run: only their
 // presence is compared with the example.
 var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
-	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true, "at": true, "client_ip": true}
+	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true, "at": true, "client_ip": true, "disabled_at": true}
 
 // variesByClient are the fields, by where they stand, that depend on the client the
 // test is (its address and User-Agent) or are random.

@@ -151,6 +151,12 @@ var flashMessages = map[string]string{
 	"session-ended":    "That session has been signed out. It stops working at once, everywhere.",
 	"sessions-ended":   "Your other sessions have been signed out.",
 	"key-secret-gone":  "The new key's secret can no longer be shown. If you did not copy it, revoke the key and create another.",
+	// After an admin's action on another user (handlers_admin.go).
+	"user-disabled":            "The account is disabled. Its sessions have ended, and its password and keys are refused everywhere.",
+	"user-enabled":             "The account is enabled again.",
+	"user-role-changed":        "The role is changed. The user's sessions have ended; they log in again with the new role.",
+	"user-logged-out":          "Every session of the user has ended. Their password and keys still work.",
+	"user-second-factor-reset": "Nothing to reset: this user has no second factor.",
 }
 
 func setFlash(c *fiber.Ctx, code string, secure bool) {

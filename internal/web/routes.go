@@ -72,6 +72,17 @@ func (s *server) routes(app *fiber.App) {
 	// The audit log, for admins: filters, pages and the CSV export (handlers_audit.go).
 	app.Get("/admin/audit", chain(admin, inForm(auditForm), s.handleAdminAudit)...)
 
+	// Admin controls over one user (handlers_admin.go); what writes is rate-limited
+	// per client too. The POST twins of PUT and DELETE are for plain forms.
+	app.Get("/admin/users/:id", chain(admin, s.handleAdminUser)...)
+	app.Post("/admin/users/:id/disable", chain(admin, apiLimit, s.handleAdminDisable)...)
+	app.Post("/admin/users/:id/enable", chain(admin, apiLimit, s.handleAdminEnable)...)
+	app.Put("/admin/users/:id/role", chain(admin, apiLimit, s.handleAdminRole)...)
+	app.Post("/admin/users/:id/role", chain(admin, apiLimit, s.handleAdminRole)...)
+	app.Post("/admin/users/:id/logout", chain(admin, apiLimit, s.handleAdminLogout)...)
+	app.Delete("/admin/users/:id/second-factor", chain(admin, apiLimit, s.handleAdminResetSecondFactor)...)
+	app.Post("/admin/users/:id/second-factor/reset", chain(admin, apiLimit, s.handleAdminResetSecondFactor)...)
+
 	// Try it and read it. The playground's calls go through the routes above, each
 	// with its own middleware (playground.go); the form itself is CSRF-protected.
 	app.Get("/docs", chain(page, s.handleDocs)...)

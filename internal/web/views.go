@@ -22,6 +22,7 @@ const (
 	pageAccount    = "pages/account"
 	pageAdminUsers = "pages/admin_users"
 	pageAdminAudit = "pages/admin_audit"
+	pageAdminUser  = "pages/admin_user"
 	pageError      = "pages/error"
 	pagePlayground = "pages/playground"
 	pageDocs       = "pages/docs"
@@ -35,6 +36,7 @@ const (
 	fragKeyRow       = "partials/key_revoked"
 	fragError        = "partials/error"
 	fragSessions     = "partials/sessions"
+	fragAdminUser    = "partials/admin_user"
 
 	fragPlaygroundForm = "partials/playground_form"
 	fragExchanges      = "partials/exchanges"
@@ -56,7 +58,8 @@ func NewViews(fsys fs.FS, reload bool) (*html.Engine, error) {
 	for _, name := range []string{layoutMain, pageHome, pageLogin, pageRegister, pageDashboard, pageAccount,
 		pageAdminUsers, pageError, fragLoginForm, fragRegisterForm, fragPasswordForm, fragKeyForm,
 		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges,
-		pageSessions, fragSessions, pageAdminAudit, fragAuditFilter, fragAuditRows} {
+		pageSessions, fragSessions, pageAdminAudit, fragAuditFilter, fragAuditRows,
+		pageAdminUser, fragAdminUser} {
 		if engine.Templates.Lookup(name) == nil {
 			return nil, fmt.Errorf("views: template %q is missing", name)
 		}
