@@ -328,19 +328,20 @@ func (m *Manager) Count(ctx context.Context, userID int64) (int, error) {
 }
 
 // EndByHandle ends one of the user's sessions, named by its public handle; found is
-// false when the user has no live session of that handle. The session is deleted
-// from the shared storage, so every instance refuses it on its next request.
-func (m *Manager) EndByHandle(ctx context.Context, userID int64, handle string) (found bool, err error) {
+// false when the user has no live session of that handle, and wasAsking tells that
+// the one ended is askingID (the request's own). The session is deleted from the
+// shared storage, so every instance refuses it on its next request.
+func (m *Manager) EndByHandle(ctx context.Context, userID int64, handle, askingID string) (found, wasAsking bool, err error) {
 	live, err := m.live(ctx, userID)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	for _, s := range live {
 		if s.view.handle != "" && s.view.handle == handle {
-			return true, m.endStored(userID, s.id)
+			return true, s.id == askingID, m.endStored(userID, s.id)
 		}
 	}
-	return false, nil
+	return false, false, nil
 }
 
 // liveSession is a session ID and what it holds.

@@ -387,11 +387,11 @@ func TestListAndEndSessions(t *testing.T) {
 			t.Errorf("not newest first: %v then %v", list[i-1].CreatedAt, l.CreatedAt)
 		}
 	}
-	if found, err := a.m.EndByHandle(t.Context(), 2, list[0].Handle); err != nil || found {
+	if found, _, err := a.m.EndByHandle(t.Context(), 2, list[0].Handle, ids[1]); err != nil || found {
 		t.Fatalf("bob ended alice's session: %v %v", found, err)
 	}
-	if found, err := a.m.EndByHandle(t.Context(), 1, list[0].Handle); err != nil || !found {
-		t.Fatalf("EndByHandle = %v, %v", found, err)
+	if found, asking, err := a.m.EndByHandle(t.Context(), 1, list[0].Handle, ids[1]); err != nil || !found || asking {
+		t.Fatalf("EndByHandle = %v, %v, %v", found, asking, err)
 	}
 	a.current(t, ids[2], false) // the newest, listed first
 	a.current(t, ids[0], true)

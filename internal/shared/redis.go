@@ -27,9 +27,6 @@ func NewRedis(client goredis.UniversalClient, timeout time.Duration) *Redis {
 	return &Redis{Storage: redis.NewFromConnection(client), client: client, timeout: timeout}
 }
 
-// Client is the underlying connection (for tests and readiness checks).
-func (r *Redis) Client() goredis.UniversalClient { return r.client }
-
 func (r *Redis) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), r.timeout)
 }

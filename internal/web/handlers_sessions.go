@@ -96,8 +96,8 @@ func (s *server) handleSessionEnd(c *fiber.Ctx) error {
 	if !validHandle.MatchString(handle) {
 		return errSessionNotFound
 	}
-	current := s.currentHandle(c)
-	found, err := s.sessions.EndByHandle(c.UserContext(), p.UserID, handle)
+	asking, _ := c.Locals(localSession).(sessions.Info)
+	found, wasAsking, err := s.sessions.EndByHandle(c.UserContext(), p.UserID, handle, asking.ID)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (s *server) handleSessionEnd(c *fiber.Ctx) error {
 		return errSessionNotFound
 	}
 	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "session.end", s.clientIP(c), "success", "session "+handle))
-	if handle == current { // this very session: as a logout
+	if wasAsking { // this very session: as a logout
 		if browser(c) {
 			setFlash(c, "logged-out", s.cfg.Production())
 			return redirect(c, "/login")
@@ -147,19 +147,4 @@ func (s *server) sessionsAnswer(c *fiber.Ctx, flash string, status int, body fib
 		return c.SendStatus(status)
 	}
 	return c.Status(status).JSON(body)
-}
-
-// currentHandle is the public handle of the request's own session ("" if none).
-func (s *server) currentHandle(c *fiber.Ctx) string {
-	p, _ := principal(c)
-	list, err := s.sessions.List(c, p.UserID)
-	if err != nil {
-		return ""
-	}
-	for _, l := range list {
-		if l.Current {
-			return l.Handle
-		}
-	}
-	return ""
 }
