@@ -37,10 +37,7 @@ func follow(t *testing.T, tab context.Context, noJS bool) {
 // JavaScript (htmx appends the next rows in place) and without (each page is a
 // page of its own).
 func TestAuditBrowser(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("no Chromium found: browser tests skipped; apt-get install chromium to run them")
-	}
+	chromium := requireChromium(t)
 	a := newTestApp(t, nil)
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range 5 {

@@ -14,11 +14,7 @@ import (
 // list and disables her (htmx, after a confirmation). Alice's next page load is
 // sent to the login page, and logging in again says why it cannot.
 func TestBrowserAdminDisablesAUser(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("no Chromium found ($CHROMIUM, /usr/bin/chromium, chromium, chromium-browser, google-chrome): " +
-			"browser tests skipped; apt-get install chromium to run them")
-	}
+	chromium := requireChromium(t)
 	a := newTestApp(t, nil)
 	base := a.serve(t)
 	browser := startBrowser(t, chromium)

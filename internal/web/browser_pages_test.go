@@ -61,10 +61,7 @@ const phoneWidth, phoneHeight = 390, 844
 // violation on it. axe-core is vendored for this test only (testdata/axe.min.js)
 // and injected into the page; the app never serves it.
 func TestEveryPage(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("no Chromium found: browser tests skipped; apt-get install chromium to run them")
-	}
+	chromium := requireChromium(t)
 	axe, err := os.ReadFile(filepath.Join("testdata", "axe.min.js"))
 	if err != nil {
 		t.Fatal(err)
@@ -194,10 +191,7 @@ func assertNoSeriousAxeViolation(t *testing.T, tab context.Context, axe string) 
 // shown takes the secret off the page (and only that key), all without a console
 // error; without JavaScript a new key is shown once at /dashboard, not /keys.
 func TestKeysInPlace(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("no Chromium found: browser tests skipped; apt-get install chromium to run them")
-	}
+	chromium := requireChromium(t)
 	a := newTestApp(t, nil)
 	base := a.serve(t)
 	browser := startBrowser(t, chromium)

@@ -14,10 +14,7 @@ import (
 // browser that held it is logged out on its next page, with JavaScript (htmx and
 // hx-confirm) and without (a plain form).
 func TestBrowserSessions(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("no Chromium found: browser tests skipped; apt-get install chromium to run them")
-	}
+	chromium := requireChromium(t)
 	a := newTestApp(t, nil)
 	base := a.serve(t)
 	browser := startBrowser(t, chromium)

@@ -19,11 +19,7 @@ import (
 // (an error swapped in without leaving the page), so a broken htmx path cannot hide
 // behind the plain form post.
 func TestBrowser(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("no Chromium found ($CHROMIUM, /usr/bin/chromium, chromium, chromium-browser, google-chrome): " +
-			"browser tests skipped; apt-get install chromium to run them")
-	}
+	chromium := requireChromium(t)
 	a := newTestApp(t, nil)
 	base := a.serve(t)
 	browser := startBrowser(t, chromium)
@@ -264,6 +260,17 @@ func TestBrowser(t *testing.T) {
 }
 
 // findChromium returns the browser to drive, or "" when there is none.
+// requireChromium is the Chromium to drive, or skips the test, saying how to get one.
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	chromium := findChromium()
+	if chromium == "" {
+		t.Skip("no Chromium found ($CHROMIUM, /usr/bin/chromium, chromium, chromium-browser, google-chrome): " +
+			"browser tests skipped; apt-get install chromium to run them")
+	}
+	return chromium
+}
+
 func findChromium() string {
 	if p := os.Getenv("CHROMIUM"); p != "" {
 		return p
