@@ -54,7 +54,7 @@ func TestBrowserAdminDisablesAUser(t *testing.T) {
 			dialogs := acceptDialogs(t, admin)
 			run(t, admin,
 				markPage(),
-				chromedp.Click(chromedp.CSS(`form[action="/admin/users/3/disable"] button`)),
+				clickThatConfirms(`form[action="/admin/users/3/disable"] button`),
 				chromedp.Poll[chromedp.Void](`!!document.querySelector('#admin-user .badge-revoked')`,
 					chromedp.WithPollingTimeout(10*time.Second)),
 			)

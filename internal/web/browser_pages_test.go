@@ -215,7 +215,7 @@ func TestKeysInPlace(t *testing.T) {
 		revoke := func(t *testing.T, row string) {
 			t.Helper()
 			run(t, tab,
-				chromedp.Click(chromedp.CSS("#"+row+" button")),
+				clickThatConfirms("#"+row+" button"),
 				chromedp.Poll[chromedp.Void](`document.querySelector('#`+row+` .badge').textContent.trim() === 'revoked'`,
 					chromedp.WithPollingTimeout(10*time.Second)),
 			)

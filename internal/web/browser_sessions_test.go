@@ -47,7 +47,7 @@ func TestBrowserSessions(t *testing.T) {
 				mustContain(t, text(t, me, "main"), "That session has been signed out.")
 			} else {
 				dialogs := acceptDialogs(t, me)
-				run(t, me, markPage(), chromedp.Click(chromedp.CSS("#"+row+" button")),
+				run(t, me, markPage(), clickThatConfirms("#"+row+" button"),
 					chromedp.Poll[chromedp.Void](`document.querySelector('#sessions h2').textContent.includes('1 active session')`,
 						chromedp.WithPollingTimeout(10*time.Second)))
 				assertSamePage(t, me)

@@ -2,9 +2,11 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,7 +97,7 @@ func TestBrowser(t *testing.T) {
 				dialogs := acceptDialogs(t, tab)
 				run(t, tab,
 					markPage(),
-					chromedp.Click(chromedp.CSS("#"+keyRow+" button")),
+					clickThatConfirms("#"+keyRow+" button"),
 					chromedp.Poll[chromedp.Void](`document.querySelector('#`+keyRow+` .badge').textContent.trim() === 'revoked'`,
 						chromedp.WithPollingTimeout(10*time.Second)),
 				)
@@ -402,6 +404,23 @@ func assertSamePage(t *testing.T, tab context.Context) {
 	if !eval[bool](t, tab, `window.__stayed === true`) {
 		t.Error("the page was reloaded: htmx did not handle this")
 	}
+}
+
+// clickThatConfirms clicks an element whose click opens a confirm dialog. The
+// click is queued from script so the call returns before the dialog blocks the
+// page: a CDP mouse click left waiting on a dialog fails at random with
+// "Inspected target navigated or closed". acceptDialogs answers the dialog.
+func clickThatConfirms(selector string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		found, err := chromedp.Evaluate[bool](`(() => { const el = document.querySelector(`+strconv.Quote(selector)+`);
+			if (!el) return false;
+			setTimeout(() => el.click(), 0);
+			return true; })()`)(ctx, tgt)
+		if err == nil && !found {
+			err = fmt.Errorf("no element %s to click", selector)
+		}
+		return err
+	})
 }
 
 // acceptDialogs accepts every JavaScript dialog of the tab and sends its message.
