@@ -108,8 +108,8 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		env           map[string]string
 	}{
 		{"a bad duration", "SESSION_IDLE_TIMEOUT", map[string]string{"SESSION_IDLE_TIMEOUT": "soon"}},
-		{"demo data in production", "DEMO_DATA", map[string]string{"APP_ENV": "production", "DEMO_DATA": "true", "BCRYPT_COST": "12"}},
-		{"a weak cost in production", "BCRYPT_COST", map[string]string{"APP_ENV": "production", "BCRYPT_COST": "4"}},
+		{"demo data in production", "DEMO_DATA", map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "DEMO_DATA": "true", "BCRYPT_COST": "12"}},
+		{"a weak cost in production", "BCRYPT_COST", map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "BCRYPT_COST": "4"}},
 		{"an unreachable Redis", "REDIS_URL", map[string]string{"REDIS_URL": "redis://127.0.0.1:1/0"}},
 	}
 	for _, tt := range tests {

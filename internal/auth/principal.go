@@ -25,6 +25,10 @@ type Principal struct {
 	// what is granted on the strength of this principal (a session) is stamped with
 	// it, and void once the user's access ends (access.go).
 	Generation int64
+	// SecondFactor is the user's second factor ("totp"), or "" for none: read in
+	// the same row as the password hash, so a password alone is known to be not
+	// enough where no code can follow (HTTP Basic, the token password grant).
+	SecondFactor string
 }
 
 // Can reports whether the principal holds a permission.

@@ -36,6 +36,10 @@ var ErrWrongCurrentPassword = apperr.Validation("Validation error",
 var ErrAccountDisabled = apperr.New(apperr.KindForbidden, "Account disabled")
 
 // ErrInvalidAPIKey is the one answer for an unknown, revoked or expired key.
+// ErrSecondFactorRequired answers a correct password where no code can follow it
+// (HTTP Basic, the token endpoint's password grant) for a user with a second factor.
+var ErrSecondFactorRequired = apperr.New(apperr.KindForbidden, "Second factor required: use a session, a passkey or an API key")
+
 var ErrInvalidAPIKey = apperr.New(apperr.KindUnauthenticated, "Invalid API Key")
 
 // Limits on what we accept as a credential before looking anything up.

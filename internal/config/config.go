@@ -7,10 +7,13 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -39,7 +42,14 @@ const (
 	minProxyBits4      = 8                   // TRUSTED_PROXIES, IPv4, in production
 	minProxyBits6      = 16                  // TRUSTED_PROXIES, IPv6, in production
 	minAuditRetention  = time.Hour           // AUDIT_RETENTION
+	maxAccessTokenTTL  = 24 * time.Hour      // ACCESS_TOKEN_TTL
+	maxRefreshTokenTTL = 365 * 24 * time.Hour
+	minJWTSecret       = 32 // bytes, JWT_SECRET (RFC 7518 §3.2: at least the hash size)
+	secretsKeySize     = 32 // bytes, SECRETS_KEY (AES-256)
 )
+
+// DefaultPublicURL is PUBLIC_URL outside production.
+const DefaultPublicURL = "http://localhost:3000"
 
 // Config is the validated configuration. The env tags drive caarlos0/env; fields
 // without an envDefault get their default in Load because it depends on APP_ENV.
@@ -64,6 +74,17 @@ type Config struct {
 	BodyLimit              int           `env:"MAX_BODY_BYTES" envDefault:"1048576"`
 	ShutdownTimeout        time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	AuditRetention         time.Duration `env:"AUDIT_RETENTION" envDefault:"2160h"` // 90 days
+
+	// Beyond the password (design.md, "Configuration added").
+	PublicURL       string        `env:"PUBLIC_URL"` // the site's origin, scheme://host[:port]; default depends on APP_ENV
+	SecretsKey      []byte        `env:"-"`          // SECRETS_KEY, 32 bytes from base64; nil: the service makes one (never in production)
+	JWTAlgorithm    string        `env:"JWT_ALGORITHM" envDefault:"EdDSA"`
+	JWTSecret       []byte        `env:"-"`                                 // JWT_SECRET, HS256 only
+	AccessTokenTTL  time.Duration `env:"ACCESS_TOKEN_TTL" envDefault:"30m"` // the article's 30 minutes
+	RefreshTokenTTL time.Duration `env:"REFRESH_TOKEN_TTL" envDefault:"720h"`
+	SMTPURL         string        `env:"SMTP_URL"` // smtp:// or smtps://; empty: mail stays in the outbox
+	MailFrom        string        `env:"MAIL_FROM"`
+	MetricsAddr     string        `env:"METRICS_ADDR"` // host:port of the Prometheus listener; empty: off
 }
 
 // Production reports whether the strict production rules apply (Secure cookies,
@@ -201,6 +222,8 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 	c.check("AUDIT_RETENTION", cfg.AuditRetention >= minAuditRetention,
 		"must be at least %s, got %s", minAuditRetention, cfg.AuditRetention)
 
+	c.beyondThePassword(&cfg, lookup, prod)
+
 	cfg.CORSAllowOrigins = c.origins("CORS_ALLOW_ORIGINS", cfg.CORSAllowOrigins)
 	cfg.TrustedProxies = c.proxies("TRUSTED_PROXIES", cfg.TrustedProxies, prod)
 
@@ -208,6 +231,85 @@ func Load(getenv func(string) string, dotenvPath string) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// beyondThePassword checks the settings of tokens, passkeys, the second factor
+// and mail. Secrets are read with lookup (not the env tags) so that no message
+// can repeat them, and their bytes are kept decoded.
+func (c *checker) beyondThePassword(cfg *Config, lookup func(string) string, prod bool) {
+	if cfg.PublicURL == "" && !prod {
+		cfg.PublicURL = DefaultPublicURL
+	}
+	if cfg.PublicURL == "" {
+		c.fail("PUBLIC_URL", nil, "is required in production (the site's origin, e.g. https://auth.example.com): "+
+			"it names the passkey relying party, the token issuer and the links in mail")
+	} else if origin, ok := publicOrigin(cfg.PublicURL); !ok {
+		c.fail("PUBLIC_URL", nil, "invalid origin %q (want scheme://host[:port] with no path, e.g. https://auth.example.com)", cfg.PublicURL)
+	} else {
+		cfg.PublicURL = origin
+		u, _ := url.Parse(origin)
+		c.check("PUBLIC_URL", !prod || u.Scheme == "https" || u.Hostname() == "localhost",
+			"must be https in production (passkeys and Secure cookies need it), got %q", origin)
+	}
+
+	if raw := lookup("SECRETS_KEY"); raw != "" {
+		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(raw))
+		if err != nil || len(key) != secretsKeySize {
+			c.fail("SECRETS_KEY", nil, "must be %d bytes in base64 (e.g. `openssl rand -base64 32`)", secretsKeySize)
+		}
+		cfg.SecretsKey = key
+	} else {
+		c.check("SECRETS_KEY", !prod, "is required in production: %d bytes in base64 (e.g. `openssl rand -base64 32`); "+
+			"it encrypts the second-factor secrets at rest", secretsKeySize)
+	}
+
+	switch cfg.JWTAlgorithm {
+	case "EdDSA":
+		c.check("JWT_SECRET", lookup("JWT_SECRET") == "", "is for JWT_ALGORITHM=HS256 only; EdDSA keys are kept in the database")
+	case "HS256":
+		secret := lookup("JWT_SECRET")
+		c.check("JWT_SECRET", len(secret) >= minJWTSecret,
+			"is required with JWT_ALGORITHM=HS256 and must be at least %d bytes (e.g. `openssl rand -base64 32`)", minJWTSecret)
+		cfg.JWTSecret = []byte(secret)
+	default:
+		c.fail("JWT_ALGORITHM", nil, "must be EdDSA or HS256, got %q", cfg.JWTAlgorithm)
+	}
+	c.check("ACCESS_TOKEN_TTL", cfg.AccessTokenTTL >= time.Minute && cfg.AccessTokenTTL <= maxAccessTokenTTL,
+		"must be between 1m and %s, got %s", maxAccessTokenTTL, cfg.AccessTokenTTL)
+	c.check("REFRESH_TOKEN_TTL", cfg.RefreshTokenTTL > cfg.AccessTokenTTL && cfg.RefreshTokenTTL <= maxRefreshTokenTTL,
+		"must be longer than ACCESS_TOKEN_TTL and at most %s, got %s", maxRefreshTokenTTL, cfg.RefreshTokenTTL)
+
+	// The URL may hold a password, so the message never repeats it.
+	if cfg.SMTPURL != "" {
+		u, err := url.Parse(cfg.SMTPURL)
+		c.check("SMTP_URL", err == nil && (u.Scheme == "smtp" || u.Scheme == "smtps") && u.Hostname() != "" &&
+			(u.Path == "" || u.Path == "/"), "must be smtp://[user:pass@]host:port or smtps://[user:pass@]host:port")
+	}
+	if cfg.MailFrom == "" && cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err == nil {
+			cfg.MailFrom = "fiberauth <no-reply@" + u.Hostname() + ">"
+		}
+	}
+	if _, err := mail.ParseAddress(cfg.MailFrom); cfg.MailFrom != "" && err != nil {
+		c.fail("MAIL_FROM", err, "invalid address %q (want e.g. fiberauth <no-reply@example.com>)", cfg.MailFrom)
+	}
+
+	if cfg.MetricsAddr != "" {
+		_, port, err := net.SplitHostPort(cfg.MetricsAddr)
+		c.check("METRICS_ADDR", err == nil && port != "", "must be host:port or :port, got %q", cfg.MetricsAddr)
+		c.check("METRICS_ADDR", cfg.MetricsAddr != cfg.Addr, "must differ from ADDR: metrics are on their own listener")
+	}
+}
+
+// publicOrigin returns u as scheme://host[:port] in lower case, or false when it
+// is not an http(s) origin.
+func publicOrigin(raw string) (string, bool) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(raw), "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return "", false
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), true
 }
 
 // readDotenv returns the variables in the .env file at path, or none if path is

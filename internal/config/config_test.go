@@ -15,6 +15,15 @@ import (
 	"fiberauth/internal/config"
 )
 
+// testSecretsKey is the bytes 0..31, SECRETS_KEY "AAECAwQF…Hh8=" in the tests.
+var testSecretsKey = func() []byte {
+	k := make([]byte, 32)
+	for i := range k {
+		k[i] = byte(i)
+	}
+	return k
+}()
+
 // getenv turns a map into a stand-in for os.Getenv, so tests never read or
 // change the real environment and can run in parallel.
 func getenv(vars map[string]string) func(string) string {
@@ -72,6 +81,11 @@ func TestLoadDefaults(t *testing.T) {
 		BodyLimit:              1 << 20,
 		ShutdownTimeout:        10 * time.Second,
 		AuditRetention:         90 * 24 * time.Hour,
+		PublicURL:              "http://localhost:3000",
+		JWTAlgorithm:           "EdDSA",
+		AccessTokenTTL:         30 * time.Minute,
+		RefreshTokenTTL:        720 * time.Hour,
+		MailFrom:               "fiberauth <no-reply@localhost>",
 	}
 	test := development
 	test.Env = "test"
@@ -80,6 +94,9 @@ func TestLoadDefaults(t *testing.T) {
 	production.DemoData = false
 	production.AllowRegistration = false
 	production.LogFormat = "json"
+	production.PublicURL = "https://auth.example.com"
+	production.SecretsKey = testSecretsKey
+	production.MailFrom = "fiberauth <no-reply@auth.example.com>"
 
 	tests := []struct {
 		name     string
@@ -90,7 +107,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"an empty environment gives the development defaults", nil, development, false},
 		{"empty values count as unset", map[string]string{"APP_ENV": "", "BCRYPT_COST": "", "DEMO_DATA": ""}, development, false},
 		{"the test environment has the development defaults", map[string]string{"APP_ENV": "test"}, test, false},
-		{"production turns off demo data and registration and logs JSON", map[string]string{"APP_ENV": "production"}, production, true},
+		{"production turns off demo data and registration and logs JSON", map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}, production, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -123,6 +140,11 @@ func TestLoadValues(t *testing.T) {
 				"RATE_LIMIT_MAX": "7", "RATE_LIMIT_WINDOW": "1s", "LOGIN_MAX_FAILURES": "3", "LOGIN_FAILURE_WINDOW": "2m",
 				"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "JSON", "MAX_BODY_BYTES": "1024", "SHUTDOWN_TIMEOUT": "3s",
 				"AUDIT_RETENTION": "720h",
+				"PUBLIC_URL":      "HTTPS://Auth.Example.com:8443/", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+				"JWT_ALGORITHM": "HS256", "JWT_SECRET": "0123456789abcdef0123456789abcdef",
+				"ACCESS_TOKEN_TTL": "15m", "REFRESH_TOKEN_TTL": "48h",
+				"SMTP_URL": "smtps://mailer:pw@mail.example.com:465", "MAIL_FROM": "Auth <auth@example.com>",
+				"METRICS_ADDR": "127.0.0.1:9090",
 			},
 			check: func(t *testing.T, cfg config.Config) {
 				t.Helper()
@@ -132,6 +154,11 @@ func TestLoadValues(t *testing.T) {
 					RateLimitMax: 7, RateLimitWindow: time.Second, LoginMaxFailures: 3, LoginFailureWindow: 2 * time.Minute,
 					LogLevel: slog.LevelDebug, LogFormat: "json", BodyLimit: 1024, ShutdownTimeout: 3 * time.Second,
 					AuditRetention: 720 * time.Hour,
+					PublicURL:      "https://auth.example.com:8443", SecretsKey: testSecretsKey,
+					JWTAlgorithm: "HS256", JWTSecret: []byte("0123456789abcdef0123456789abcdef"),
+					AccessTokenTTL: 15 * time.Minute, RefreshTokenTTL: 48 * time.Hour,
+					SMTPURL: "smtps://mailer:pw@mail.example.com:465", MailFrom: "Auth <auth@example.com>",
+					MetricsAddr: "127.0.0.1:9090",
 				}
 				if !reflect.DeepEqual(cfg, want) {
 					t.Errorf("Load:\n got %+v\nwant %+v", cfg, want)
@@ -168,7 +195,7 @@ func TestLoadValues(t *testing.T) {
 		},
 		{
 			name: "production may turn registration on explicitly",
-			vars: map[string]string{"APP_ENV": "production", "ALLOW_REGISTRATION": "true", "LOG_FORMAT": "text", "BCRYPT_COST": "10"},
+			vars: map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "ALLOW_REGISTRATION": "true", "LOG_FORMAT": "text", "BCRYPT_COST": "10"},
 			check: func(t *testing.T, cfg config.Config) {
 				t.Helper()
 				if !cfg.AllowRegistration || cfg.LogFormat != "text" || cfg.BcryptCost != 10 || cfg.DemoData {
@@ -204,6 +231,29 @@ func TestLoadRejectsInvalidValues(t *testing.T) {
 		vars map[string]string
 		want []string // substrings of the error message
 	}{
+		{"production needs PUBLIC_URL and SECRETS_KEY",
+			map[string]string{"APP_ENV": "production"}, []string{"config: PUBLIC_URL: is required in production", "config: SECRETS_KEY: is required in production"}},
+		{"PUBLIC_URL must be an origin",
+			map[string]string{"PUBLIC_URL": "https://auth.example.com/app"}, []string{"config: PUBLIC_URL: invalid origin"}},
+		{"PUBLIC_URL must be https in production",
+			map[string]string{"APP_ENV": "production", "PUBLIC_URL": "http://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="},
+			[]string{"config: PUBLIC_URL: must be https in production"}},
+		{"a short SECRETS_KEY is refused without repeating it",
+			map[string]string{"SECRETS_KEY": "c2hvcnQ="}, []string{"config: SECRETS_KEY: must be 32 bytes in base64"}},
+		{"HS256 needs a JWT_SECRET of 32 bytes",
+			map[string]string{"JWT_ALGORITHM": "HS256", "JWT_SECRET": "secret"}, []string{"config: JWT_SECRET: is required with JWT_ALGORITHM=HS256"}},
+		{"the article's none-like algorithms are refused",
+			map[string]string{"JWT_ALGORITHM": "none"}, []string{`config: JWT_ALGORITHM: must be EdDSA or HS256, got "none"`}},
+		{"a JWT_SECRET without HS256 is a mistake",
+			map[string]string{"JWT_SECRET": "0123456789abcdef0123456789abcdef"}, []string{"config: JWT_SECRET: is for JWT_ALGORITHM=HS256 only"}},
+		{"a refresh token must outlive its access token",
+			map[string]string{"ACCESS_TOKEN_TTL": "1h", "REFRESH_TOKEN_TTL": "30m"}, []string{"config: REFRESH_TOKEN_TTL:"}},
+		{"an SMTP URL of another scheme is refused without repeating it",
+			map[string]string{"SMTP_URL": "http://user:hunter2@mail"}, []string{"config: SMTP_URL: must be smtp://"}},
+		{"a bad MAIL_FROM is refused",
+			map[string]string{"MAIL_FROM": "not an address"}, []string{"config: MAIL_FROM: invalid address"}},
+		{"METRICS_ADDR must be host:port",
+			map[string]string{"METRICS_ADDR": "9090"}, []string{"config: METRICS_ADDR:"}},
 		{"a bad duration names the variable and the value",
 			map[string]string{"SESSION_IDLE_TIMEOUT": "abc"}, []string{`config: SESSION_IDLE_TIMEOUT: invalid duration "abc"`}},
 		{"a bad integer names the variable",
@@ -251,13 +301,13 @@ func TestLoadRejectsInvalidValues(t *testing.T) {
 		{"a negative shutdown timeout is refused",
 			map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, []string{"config: SHUTDOWN_TIMEOUT:"}},
 		{"production refuses demo data",
-			map[string]string{"APP_ENV": "production", "DEMO_DATA": "true"}, []string{"config: DEMO_DATA:", "demo data is refused in production"}},
+			map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "DEMO_DATA": "true"}, []string{"config: DEMO_DATA:", "demo data is refused in production"}},
 		{"production refuses a low bcrypt cost",
-			map[string]string{"APP_ENV": "production", "BCRYPT_COST": "4"}, []string{"config: BCRYPT_COST: must be between 10 and 16 in production, got 4"}},
+			map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "BCRYPT_COST": "4"}, []string{"config: BCRYPT_COST: must be between 10 and 16 in production, got 4"}},
 		{"production refuses a very high bcrypt cost",
-			map[string]string{"APP_ENV": "production", "BCRYPT_COST": "17"}, []string{"config: BCRYPT_COST:", "in production"}},
+			map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "BCRYPT_COST": "17"}, []string{"config: BCRYPT_COST:", "in production"}},
 		{"production refuses a CORS wildcard",
-			map[string]string{"APP_ENV": "production", "CORS_ALLOW_ORIGINS": "*"}, []string{"config: CORS_ALLOW_ORIGINS:", `"*"`}},
+			map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "CORS_ALLOW_ORIGINS": "*"}, []string{"config: CORS_ALLOW_ORIGINS:", `"*"`}},
 		{"every bad variable is reported, not just the first",
 			map[string]string{"BCRYPT_COST": "x", "RATE_LIMIT_WINDOW": "y", "LOG_LEVEL": "z"},
 			[]string{"config: BCRYPT_COST:", "config: RATE_LIMIT_WINDOW:", "config: LOG_LEVEL:"}},
@@ -353,7 +403,7 @@ func TestLoadDotenv(t *testing.T) {
 
 	t.Run("production set in the .env file applies the production rules", func(t *testing.T) {
 		t.Parallel()
-		path := writeDotenv(t, "APP_ENV=production\nDEMO_DATA=true\n")
+		path := writeDotenv(t, "APP_ENV=production\nPUBLIC_URL=https://auth.example.com\nSECRETS_KEY=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\nDEMO_DATA=true\n")
 		_, err := config.Load(getenv(nil), path)
 		if err == nil || !strings.Contains(err.Error(), "DEMO_DATA") {
 			t.Errorf("Load: got %v, want a DEMO_DATA error", err)
@@ -405,7 +455,7 @@ func TestLoadDotenv(t *testing.T) {
 func TestLoadBounds(t *testing.T) {
 	t.Parallel()
 	prod := func(vars map[string]string) map[string]string {
-		out := map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10"}
+		out := map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "BCRYPT_COST": "10"}
 		for k, v := range vars {
 			out[k] = v
 		}
@@ -474,5 +524,20 @@ func TestLoadBounds(t *testing.T) {
 			t.Parallel()
 			mustLoad(t, tt.vars)
 		})
+	}
+}
+
+// A refused secret is never repeated in the message (start-up errors reach logs).
+func TestLoadNeverRepeatsSecrets(t *testing.T) {
+	t.Parallel()
+	for _, vars := range []map[string]string{
+		{"SMTP_URL": "ftp://mailer:hunter2@mail"},
+		{"SECRETS_KEY": "hunter2"},
+		{"JWT_ALGORITHM": "HS256", "JWT_SECRET": "hunter2"},
+		{"JWT_SECRET": "hunter2"},
+	} {
+		if err := loadErr(t, vars); strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Load(%v) repeats the secret: %v", vars, err)
+		}
 	}
 }

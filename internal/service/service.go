@@ -37,11 +37,17 @@ type Core struct {
 	// instance at once.
 	Storage shared.Store
 	Auth    *auth.Service
+	// SecretsKey encrypts secrets at rest (SECRETS_KEY; see secretsKey).
+	SecretsKey []byte
 }
 
 // OpenCore opens the database (applying migrations) and the storage, and builds the
 // identity service.
 func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Core, error) {
+	secrets, err := secretsKey(cfg)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
@@ -64,7 +70,7 @@ func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Cor
 		st.Close()
 		return nil, err
 	}
-	core := &Core{Store: st, Storage: storage, Auth: svc}
+	core := &Core{Store: st, Storage: storage, Auth: svc, SecretsKey: secrets}
 	if cfg.DemoData {
 		if err := svc.SeedDemo(ctx); err != nil {
 			core.Close()

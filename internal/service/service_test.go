@@ -215,7 +215,7 @@ func waitForPort(t *testing.T, port int) {
 // In production every cookie we set is Secure, HttpOnly and SameSite=Lax: the session
 // cookie (JSON login) and the CSRF cookie (the login page), as service.New wires them.
 func TestProductionCookiesAreSecure(t *testing.T) {
-	cfg := testConfig(t, map[string]string{"APP_ENV": "production", "BCRYPT_COST": "10", "DEMO_DATA": "false"})
+	cfg := testConfig(t, map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "BCRYPT_COST": "10", "DEMO_DATA": "false"})
 	srv := newServer(t, cfg)
 	if _, err := srv.Auth.CreateUser(t.Context(), "paula", "production-password", "user"); err != nil {
 		t.Fatal(err)

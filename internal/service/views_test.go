@@ -12,7 +12,8 @@ func TestViewsFS(t *testing.T) {
 	load := func(env string) config.Config {
 		t.Helper()
 		cfg, err := config.Load(func(k string) string {
-			return map[string]string{"APP_ENV": env, "DEMO_DATA": "false"}[k]
+			return map[string]string{"APP_ENV": env, "DEMO_DATA": "false", "PUBLIC_URL": "https://auth.example.com",
+				"SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}[k]
 		}, "")
 		if err != nil {
 			t.Fatal(err)

@@ -188,6 +188,12 @@ type Store interface {
 	// has yet: every instance gets the same one.
 	Secret(ctx context.Context, name string, size int) ([]byte, error)
 
+	// Each capability beyond the password keeps its queries in its own file.
+	SecondFactorStore // secondfactor.go: TOTP and recovery codes
+	PasskeyStore      // passkeys.go: WebAuthn credentials
+	TokenStore        // tokens.go: signing keys and refresh-token families
+	MailStore         // mail.go: email addresses, reset tokens and the outbox
+
 	Ping(ctx context.Context) error
 	Close() error
 }

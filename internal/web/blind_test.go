@@ -189,7 +189,7 @@ func TestCredentialRoutesAreNotCached(t *testing.T) {
 // production side, so turning it off everywhere passed.
 func TestStrictTransportSecurityInProduction(t *testing.T) {
 	// BCRYPT_COST=10 is the lowest production allows; nothing here hashes a password.
-	prod := newTestApp(t, map[string]string{"APP_ENV": "production", "DEMO_DATA": "false", "BCRYPT_COST": "10"})
+	prod := newTestApp(t, map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "DEMO_DATA": "false", "BCRYPT_COST": "10"})
 	dev := newTestApp(t, nil)
 	tests := []struct {
 		name     string

@@ -17,7 +17,7 @@ import (
 var demoSecrets = []string{"secret123", "supersecret", "password123", "securepass", "sk_test_123", "sk_live_456"}
 
 func TestDocumentsNameNoDemoCredentialsWithoutDemoData(t *testing.T) {
-	production := map[string]string{"APP_ENV": "production", "DEMO_DATA": "false", "BCRYPT_COST": "10"}
+	production := map[string]string{"APP_ENV": "production", "PUBLIC_URL": "https://auth.example.com", "SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "DEMO_DATA": "false", "BCRYPT_COST": "10"}
 	tests := []struct {
 		name     string
 		env      map[string]string

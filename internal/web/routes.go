@@ -95,6 +95,14 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/keys", chain(inForm(s.keyForm()), session, apiLimit, s.handleKeyCreate)...)
 	app.Delete("/keys/:id", chain(session, apiLimit, s.handleKeyRevoke)...)
 	app.Post("/keys/:id/revoke", chain(session, apiLimit, s.handleKeyRevoke)...)
+
+	// Second factor: TOTP and recovery codes (handlers_totp.go).
+
+	// Passkeys (handlers_passkeys.go).
+
+	// Tokens: the OAuth 2.0 password grant and JWT access tokens (handlers_tokens.go).
+
+	// Email: verification, password reset and the development mailbox (handlers_mail.go).
 }
 
 // chain flattens handlers and handler lists into one route's handler list.

@@ -1,0 +1,4 @@
+package store
+
+// MailStore keeps email addresses, reset tokens and the mail outbox.
+type MailStore interface{}

@@ -1,0 +1,4 @@
+package store
+
+// PasskeyStore keeps WebAuthn credentials.
+type PasskeyStore interface{}

@@ -1,0 +1,4 @@
+package store
+
+// SecondFactorStore keeps TOTP secrets and recovery codes.
+type SecondFactorStore interface{}
