@@ -8,7 +8,9 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,6 +68,11 @@ type benchCase struct {
 	want   int // the status every timed request must get
 	// vary, when set, changes the request before each send (e.g. a new made-up key).
 	vary func(req *fasthttp.Request)
+	// ceiling, when set, is the same request to the bare Fiber handler
+	// (startCeilingServer), measured in the same rounds: the framework's ceiling.
+	ceiling *benchCase
+	// client sends the case; nil: the application's.
+	client *fasthttp.HostClient
 }
 
 // BenchmarkAuth starts the real application (service.New, as `run` does) on a
@@ -92,6 +99,7 @@ func BenchmarkAuth(b *testing.B) {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 	}
 	aliceSession := loginCookie(b, client)
+	ceilingClient := &fasthttp.HostClient{Addr: startCeilingServer(b), MaxConns: client.MaxConns}
 
 	// The wrong password is bob's, so that throttling him leaves john (the valid
 	// Basic case) alone: the throttle counts per username and client IP.
@@ -105,7 +113,9 @@ func BenchmarkAuth(b *testing.B) {
 	cases := []benchCase{
 		baseline,
 		{name: "apikey_valid", method: "GET", path: "/apikey/data",
-			header: map[string]string{"Authorization": "Bearer sk_test_123"}, want: 200},
+			header: map[string]string{"Authorization": "Bearer sk_test_123"}, want: 200,
+			ceiling: &benchCase{name: "ceiling", method: "GET", path: "/apikey/data", client: ceilingClient,
+				header: map[string]string{"Authorization": "Bearer sk_test_123"}, want: 200}},
 		{name: "basic_repeated", method: "GET", path: "/basic/profile",
 			header: map[string]string{"Authorization": basic("john", "secret123")}, warmup: []int{200}, want: 200},
 		{name: "session", method: "GET", path: "/dashboard",
@@ -135,14 +145,31 @@ func BenchmarkAuth(b *testing.B) {
 						b.Fatalf("warm-up: got %d, want %d", got, status)
 					}
 				}
-				var base, this slice
+				var base, this, ceiling slice
 				for range benchRounds {
 					base.add(runSlice(b, client, baseline, workers, benchSlice))
 					this.add(runSlice(b, client, bc, workers, benchSlice))
+					if bc.ceiling != nil {
+						ceiling.add(runSlice(b, client, *bc.ceiling, workers, benchSlice))
+					}
 				}
 				b.ReportMetric(this.rate(), "req/s")
 				b.ReportMetric(base.rate(), "base_req/s")
 				b.ReportMetric(this.rate()/base.rate(), "ratio")
+				if bc.ceiling != nil {
+					b.ReportMetric(ceiling.rate(), "ceiling_req/s")
+					b.ReportMetric(this.rate()/ceiling.rate(), "ratio_to_ceiling")
+				}
+				if bc.name != baseline.name && bc.want == fiber.StatusOK {
+					// Tail latency at half of what each saturates at, open loop (latency
+					// from when a request was due, so a stall counts for every request
+					// queued behind it).
+					p99 := latencyAtRate(b, client, bc, this.rate()/2, latencySpan)
+					baseP99 := latencyAtRate(b, client, baseline, base.rate()/2, latencySpan)
+					b.ReportMetric(float64(p99.Microseconds()), "p99_µs")
+					b.ReportMetric(float64(baseP99.Microseconds()), "base_p99_µs")
+					b.ReportMetric(float64(p99)/float64(baseP99), "p99_ratio")
+				}
 				b.ReportMetric(float64(this.mallocs)/float64(this.requests), "allocs/req")
 				b.ReportMetric(float64(this.bytes)/float64(this.requests), "B/req")
 			}
@@ -214,6 +241,9 @@ func (s slice) rate() float64 { return float64(s.requests) / s.elapsed.Seconds()
 // wanted status.
 func runSlice(b *testing.B, client *fasthttp.HostClient, bc benchCase, workers int, d time.Duration) slice {
 	b.Helper()
+	if bc.client != nil {
+		client = bc.client
+	}
 	var requests, wrong, lastWrong atomic.Int64
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -250,6 +280,80 @@ func runSlice(b *testing.B, client *fasthttp.HostClient, bc benchCase, workers i
 	}
 	return slice{requests: uint64(requests.Load()), elapsed: elapsed,
 		mallocs: after.Mallocs - before.Mallocs, bytes: after.TotalAlloc - before.TotalAlloc}
+}
+
+// latencySpan is how long latencyAtRate sends for.
+const latencySpan = 2 * time.Second
+
+// latencyAtRate sends bc at rate requests per second for d, open loop (request i
+// is due at start + i/rate, whatever happened to the ones before), and returns
+// the 99th percentile of the time from when each request was due to its answer.
+func latencyAtRate(b *testing.B, client *fasthttp.HostClient, bc benchCase, rate float64, d time.Duration) time.Duration {
+	b.Helper()
+	if bc.client != nil {
+		client = bc.client
+	}
+	total := int(rate * d.Seconds())
+	interval := time.Duration(float64(time.Second) / rate)
+	latencies := make([]time.Duration, total)
+	var next atomic.Int64
+	var wrong atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range benchParallelism * runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			build(req, client.Addr, bc)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= total {
+					return
+				}
+				due := start.Add(time.Duration(i) * interval)
+				time.Sleep(time.Until(due))
+				if err := client.Do(req, resp); err != nil || resp.StatusCode() != bc.want {
+					wrong.Add(1)
+				}
+				latencies[i] = time.Since(due)
+			}
+		})
+	}
+	wg.Wait()
+	if n := wrong.Load(); n > 0 {
+		b.Errorf("%s: %d of %d requests at %.0f/s did not get %d", bc.path, n, total, rate, bc.want)
+	}
+	slices.Sort(latencies)
+	return latencies[len(latencies)*99/100]
+}
+
+// startCeilingServer serves the framework's ceiling for an API-key request: a bare
+// Fiber app (no middleware at all) whose handler looks the key up in a map and
+// answers the same JSON as GET /apikey/data. What the real route costs above it is
+// ours: authentication, the limiter, headers, logging, recovery.
+func startCeilingServer(b *testing.B) string {
+	b.Helper()
+	keys := map[string]bool{"sk_test_123": true}
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	app.Get("/apikey/data", func(c *fiber.Ctx) error {
+		key, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+		if !ok || !keys[key] {
+			return c.Status(fiber.StatusUnauthorized).JSON(fiber.Map{"detail": "Invalid API Key"})
+		}
+		return c.JSON(fiber.Map{"data": []string{"item1", "item2"}})
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	b.Cleanup(func() {
+		_ = app.ShutdownWithTimeout(5 * time.Second)
+		<-served
+	})
+	return ln.Addr().String()
 }
 
 // send sends one request outside the timed region and returns its status.
