@@ -196,7 +196,7 @@ type Client struct {
 // allowedScopes is what a role may be granted.
 func allowedScopes(role string) []string {
 	if role == store.RoleAdmin {
-		return []string{ScopeRead, ScopeWrite, ScopeAdmin}
+		return []string{ScopeAdmin, ScopeRead, ScopeWrite} // sorted, as a granted scope is
 	}
 	return []string{ScopeRead, ScopeWrite}
 }

@@ -74,9 +74,9 @@ type server struct {
 	trusted      []netip.Prefix
 	baseCtx      context.Context
 	assets       *staticFiles
-	playground   *playground             // what /playground may call (playground.go)
-	apiRef       *apiReference           // the /docs page, built once (apiref.go)
-	handoff      *handoff.Store          // a new key's secret, from POST /keys to the dashboard
+	playground   *playground    // what /playground may call (playground.go)
+	apiRef       *apiReference  // the /docs page, built once (apiref.go)
+	handoff      *handoff.Store // a new key's secret, from POST /keys to the dashboard
 	tokens       *token.Service
 	serve        fasthttp.RequestHandler // this app's own handler, for the playground's calls
 
