@@ -158,7 +158,7 @@ func (s *server) handleTokenRevoke(c *fiber.Ctx) error {
 	if err := s.tokens.Revoke(c.UserContext(), tok, s.clientIP(c)); err != nil {
 		return err
 	}
-	return c.SendStatus(fiber.StatusOK)
+	return c.JSON(fiber.Map{})
 }
 
 // GET /.well-known/jwks.json: the public keys that verify access tokens now.
