@@ -444,7 +444,7 @@ func TestDocumentIsComplete(t *testing.T) {
 				for scheme := range req {
 					needs := map[string]bool{"basicAuth": demo.Password != "", "sessionCookie": demo.Password != "",
 						"oauth2Password": demo.Password != "",
-						"bearerAuth": demo.APIKey != "", "apiKeyHeader": demo.APIKey != ""}
+						"bearerAuth":     demo.APIKey != "", "apiKeyHeader": demo.APIKey != ""}
 					if ok, known := needs[scheme]; !known || !ok {
 						t.Errorf("x-demo lacks credentials for %s", scheme)
 					}
