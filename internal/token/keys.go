@@ -40,6 +40,8 @@ type keySet struct {
 	signKey any // ed25519.PrivateKey or []byte
 	method  jwt.SigningMethod
 	verify  map[string]verifyKey
+	// hasActive: the database has a signing key (signKey is nil if it would not open).
+	hasActive bool
 }
 
 // keyring holds the current keySet and reloads it from the database: every
@@ -77,7 +79,8 @@ func newEd25519Key(box *secretbox.Box, at time.Time) (store.SigningKey, error) {
 }
 
 // ensure makes the first signing key if there is none (race-safe: the database
-// keeps at most one) and loads the set.
+// keeps at most one) and loads the set. It runs on the first token issued, so a
+// process that never issues one (an admin command) writes no key.
 func (r *keyring) ensure(ctx context.Context) error {
 	k, err := newEd25519Key(r.box, r.now().UTC())
 	if err != nil {
@@ -100,6 +103,7 @@ func (r *keyring) load(ctx context.Context) error {
 		return err
 	}
 	set := &keySet{method: jwt.SigningMethodEdDSA, verify: make(map[string]verifyKey, len(keys))}
+	var sealErr error
 	for _, k := range keys {
 		if k.Algorithm != AlgEdDSA || len(k.PublicKey) != ed25519.PublicKeySize {
 			continue
@@ -108,20 +112,48 @@ func (r *keyring) load(ctx context.Context) error {
 		if k.RetiredAt != nil {
 			vk.until = k.RetiredAt.Add(window)
 		} else {
+			set.hasActive = true
+			// Public keys need no secret: an instance whose SECRETS_KEY differs from
+			// the one that sealed the key still verifies tokens, but issues none.
 			seed, err := r.box.Open(k.PrivateSealed, purpose(k.KID))
 			if err != nil || len(seed) != ed25519.SeedSize {
-				return fmt.Errorf("token: signing key %s does not open under SECRETS_KEY (was it changed?): %w", k.KID, err)
+				sealErr = fmt.Errorf("token: signing key %s does not open under SECRETS_KEY (every instance must have the same one): %v", k.KID, err)
+			} else {
+				set.signKID, set.signKey = k.KID, ed25519.NewKeyFromSeed(seed)
 			}
-			set.signKID, set.signKey = k.KID, ed25519.NewKeyFromSeed(seed)
 		}
 		set.verify[k.KID] = vk
 	}
-	if set.signKey == nil {
-		return errors.New("token: no signing key in the database")
-	}
 	r.set.Store(set)
 	r.loadedAt.Store(now.UnixNano())
-	return nil
+	return sealErr
+}
+
+// signer is the key set with a signing key, making the first one if there is
+// none yet.
+func (r *keyring) signer(ctx context.Context) (*keySet, error) {
+	ks := r.current(ctx)
+	if ks.signKey != nil {
+		return ks, nil
+	}
+	if r.store == nil {
+		return nil, errors.New("token: no signing key")
+	}
+	r.reloadLock.Lock()
+	defer r.reloadLock.Unlock()
+	var err error
+	if ks = r.set.Load(); !ks.hasActive {
+		err = r.ensure(ctx)
+	} else {
+		err = r.load(ctx)
+	}
+	if ks = r.set.Load(); ks.signKey == nil {
+		if err == nil {
+			err = errors.New("token: no signing key")
+		}
+		return nil, err
+	}
+	return ks, nil
 }
 
 // current is the key set, reloaded first when it is older than reloadEvery (by
@@ -185,7 +217,14 @@ type JWK struct {
 func (s *Service) JWKS(ctx context.Context) []JWK {
 	out := []JWK{}
 	now := s.now()
-	for kid, k := range s.keys.current(ctx).verify {
+	ks := s.keys.current(ctx)
+	if s.keys.store != nil && !ks.hasActive {
+		// The key that will sign, made now, so clients can fetch it ahead of time.
+		if made, err := s.keys.signer(ctx); err == nil {
+			ks = made
+		}
+	}
+	for kid, k := range ks.verify {
 		if k.alg != AlgEdDSA || (!k.until.IsZero() && now.After(k.until)) {
 			continue
 		}

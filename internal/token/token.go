@@ -155,8 +155,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 			return nil, err
 		}
 		s.keys.store, s.keys.box = opts.Store, box
-		if err := s.keys.ensure(ctx); err != nil {
-			return nil, err
+		if err := s.keys.load(ctx); err != nil {
+			if apperr.Is(err, apperr.KindUnavailable) || apperr.Is(err, apperr.KindInternal) {
+				return nil, err
+			}
+			opts.Logger.Error("tokens: this instance verifies access tokens but cannot issue them", "err", err)
 		}
 	default:
 		return nil, errors.New("token: JWT_ALGORITHM must be EdDSA or HS256")
@@ -364,7 +367,11 @@ func (s *Service) markFamilyRevoked(ctx context.Context, handle string) {
 
 // sign makes an access token with the current signing key.
 func (s *Service) sign(ctx context.Context, userID int64, username, role, scope, sid string, gen int64, now time.Time) (string, error) {
-	ks := s.keys.current(ctx)
+	ks, err := s.keys.signer(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "tokens: cannot sign", "err", err)
+		return "", apperr.Wrap(apperr.KindUnavailable, "Token signing is unavailable", err)
+	}
 	claims := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    s.issuer,
