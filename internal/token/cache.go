@@ -17,8 +17,9 @@ type verifiedCache struct {
 }
 
 type cachedToken struct {
-	p   Principal
-	exp time.Time
+	p      *Principal
+	exp    time.Time
+	marker string // FamilyMarker(p.SID), made once
 }
 
 func newVerifiedCache(size int) *verifiedCache {

@@ -391,7 +391,8 @@ func (s *Service) sign(ctx context.Context, userID int64, username, role, scope,
 	return out, nil
 }
 
-// Principal is who a verified access token speaks for.
+// Principal is who a verified access token speaks for. Verify returns one shared
+// by every request with the same token: read it, never change it.
 type Principal struct {
 	auth.Principal
 	SID    string
@@ -401,9 +402,9 @@ type Principal struct {
 // Verify checks an access token: signature (by the key its kid names, with that
 // key's algorithm only), iss, exp, nbf, iat, and that neither the user's access
 // nor the token's family has ended since it was issued.
-func (s *Service) Verify(ctx context.Context, raw string) (Principal, error) {
+func (s *Service) Verify(ctx context.Context, raw string) (*Principal, error) {
 	if len(raw) > maxTokenBytes || !LooksLikeJWT(raw) {
-		return Principal{}, ErrInvalidToken
+		return nil, ErrInvalidToken
 	}
 	key := sha256.Sum256([]byte(raw))
 	now := s.now()
@@ -411,16 +412,16 @@ func (s *Service) Verify(ctx context.Context, raw string) (Principal, error) {
 	if !ok {
 		var err error
 		if e, err = s.parse(ctx, raw); err != nil {
-			return Principal{}, err
+			return nil, err
 		}
 	}
-	gen, marker, err := s.access.GenerationAnd(ctx, e.p.UserID, FamilyMarker(e.p.SID))
+	gen, marker, err := s.access.GenerationAnd(ctx, e.p.UserID, e.marker)
 	if err != nil {
-		return Principal{}, err
+		return nil, err
 	}
 	if gen != e.p.Generation || marker != nil {
 		s.cache.drop(key)
-		return Principal{}, ErrInvalidToken
+		return nil, ErrInvalidToken
 	}
 	if !ok {
 		s.cache.put(key, e)
@@ -441,9 +442,9 @@ func (s *Service) parse(ctx context.Context, raw string) (cachedToken, error) {
 	}
 	scopes := strings.Fields(c.Scope)
 	return cachedToken{
-		p: Principal{Principal: auth.Principal{UserID: userID, Username: c.PreferredUsername, Role: c.Role,
-			Method: MethodToken, Permissions: scopes, Generation: c.Gen}, SID: c.SID, Scopes: scopes},
-		exp: c.ExpiresAt.Time,
+		p: &Principal{Principal: auth.Principal{UserID: userID, Username: c.PreferredUsername, Role: c.Role,
+			Method: MethodToken, Permissions: slices.Clip(scopes), Generation: c.Gen}, SID: c.SID, Scopes: slices.Clip(scopes)},
+		exp: c.ExpiresAt.Time, marker: FamilyMarker(c.SID),
 	}, nil
 }
 
@@ -467,20 +468,23 @@ func (s *Service) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 	return k.key, nil
 }
 
-// LooksLikeJWT tells a JWT (three base64url parts) from an API key.
+// LooksLikeJWT tells a JWT (three base64url parts, the last empty for alg none)
+// from an API key. It runs on every bearer request, so it allocates nothing.
 func LooksLikeJWT(s string) bool {
-	if strings.Count(s, ".") != 2 {
-		return false
-	}
-	for _, part := range strings.Split(s, ".") {
-		if part == "" && len(s) > 2 { // the signature of alg none is empty: still a JWT
-			continue
-		}
-		if strings.Trim(part, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "" {
+	dots := 0
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch == '.':
+			dots++
+			if i == 0 || s[i-1] == '.' {
+				return false
+			}
+		case ch >= 'A' && ch <= 'Z', ch >= 'a' && ch <= 'z', ch >= '0' && ch <= '9', ch == '-', ch == '_':
+		default:
 			return false
 		}
 	}
-	return true
+	return dots == 2
 }
 
 // newRefreshToken is 32 random bytes, base64url, and its digest.

@@ -21,6 +21,13 @@ type tokenResponse struct {
 	Scope        string `json:"scope"`
 }
 
+// usersMeResponse is the answer of GET /users/me.
+type usersMeResponse struct {
+	Username string   `json:"username"`
+	Role     string   `json:"role"`
+	Scopes   []string `json:"scopes"`
+}
+
 // oauthError is an error of the token endpoint, in RFC 6749 §5.2's shape.
 type oauthError struct {
 	status      int
@@ -169,8 +176,11 @@ func (s *server) handleJWKS(c *fiber.Ctx) error {
 
 // GET /users/me: who the access token speaks for (FastAPI's tutorial route).
 func (s *server) handleUsersMe(c *fiber.Ctx) error {
-	p, _ := c.Locals(localToken).(token.Principal)
-	return c.JSON(fiber.Map{"username": p.Username, "role": p.Role, "scopes": p.Scopes})
+	p, _ := c.Locals(localToken).(*token.Principal)
+	if p == nil {
+		return errNotAuthenticated
+	}
+	return c.JSON(usersMeResponse{Username: p.Username, Role: p.Role, Scopes: p.Scopes})
 }
 
 // tokenAuth authenticates with a JWT access token in "Authorization: Bearer" (a
