@@ -569,6 +569,17 @@ func TestTokenHS256(t *testing.T) {
 	s, _ = hs.SignedString([]byte(strings.Repeat("x", 40)))
 	resp, body = a.me(t, s)
 	wantInvalidToken(t, resp, body)
+	// The right secret with another HMAC: the key's algorithm is the only one
+	// accepted, whatever the header says (jwt's own key-type check cannot catch
+	// this one: HS512 takes the same []byte key).
+	var claims jwt.MapClaims
+	payload, _ := base64.RawURLEncoding.DecodeString(strings.Split(pair.AccessToken, ".")[1])
+	_ = json.Unmarshal(payload, &claims)
+	hs512 := jwt.NewWithClaims(jwt.SigningMethodHS512, claims)
+	hs512.Header["kid"] = "hs256"
+	s, _ = hs512.SignedString([]byte(strings.Repeat("k", 40)))
+	resp, body = a.me(t, s)
+	wantInvalidToken(t, resp, body)
 }
 
 func TestKeyRollGracePeriod(t *testing.T) {
