@@ -647,3 +647,32 @@ func TestKeyRollGracePeriod(t *testing.T) {
 		}
 	})
 }
+
+// The playground's token method: the password grant, the call with the access
+// token, a refresh and a revoke, the JWT decoded with its claims explained, and no
+// token or password on the page.
+func TestPlaygroundTokenMethod(t *testing.T) {
+	a := newTestApp(t, nil)
+	p := a.playground(t)
+	resp, body := p.send(t, "op", "usersMe", "auth", "token", "username", "john", "password", "secret123")
+	if resp.StatusCode != 200 || innerStatus(t, body) != 200 {
+		t.Fatalf("%d\n%s", resp.StatusCode, body)
+	}
+	mustContain(t, body, `"username": "john"`, "<code>POST /token</code> → <strong>200</strong>",
+		"<code>POST /token/revoke</code> → <strong>200</strong>", "Authorization:</span> Bearer ••••••••",
+		"The access token, decoded", "<code>preferred_username</code>", "<code>sid</code>", "the token family",
+		"<code>kid</code>", `-H "Authorization: Bearer $TOKEN"`, "OAuth 2.0 access token (password grant) for john")
+	mustNotContain(t, body, "secret123", "eyJ")
+	// The throwaway family is gone: nothing is left on john's sessions page.
+	u, _ := a.store.UserByUsername(t.Context(), "john")
+	if fams, err := a.tokens.Families(t.Context(), u.ID); err != nil || len(fams) != 0 {
+		t.Fatalf("families left behind: %v %v", fams, err)
+	}
+
+	resp, body = p.send(t, "op", "whoami", "auth", "token", "username", "john", "password", "wrong-password")
+	if innerStatus(t, body) != 400 {
+		t.Fatalf("wrong password: %d\n%s", resp.StatusCode, body)
+	}
+	mustContain(t, body, "the password grant failed", "Invalid credentials")
+	mustNotContain(t, body, "wrong-password")
+}
