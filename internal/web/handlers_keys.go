@@ -275,7 +275,7 @@ type rolledFrom struct {
 
 // keyRollForm is the dashboard's roll button, for errors shown in the page.
 func (s *server) keyRollForm() *form {
-	return &form{id: "keys", view: view{page: pageDashboard, fragment: fragKeyForm},
+	return &form{id: "key-form", view: view{page: pageDashboard, fragment: fragKeyForm},
 		title: "Dashboard", nav: "dashboard", page: func(c *fiber.Ctx) (any, error) { return s.dashboard(c) }}
 }
 
@@ -339,7 +339,8 @@ func parseGrace(v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d < 0 || d > maxRollGrace || len(v) > 16 {
-		return 0, apperr.Validation("Validation error", apperr.FieldError{Field: "grace", Message: "must be a duration from 0s to 168h, such as 24h"})
+		return 0, apperr.Validation("The grace period must be a duration from 0s to 168h, such as 24h",
+			apperr.FieldError{Field: "grace", Message: "must be a duration from 0s to 168h, such as 24h"})
 	}
 	return d, nil
 }

@@ -124,8 +124,8 @@ func (s *server) handleToken(c *fiber.Ctx) error {
 		if err != nil {
 			return err
 		}
-		if p.SecondFactor != "" {
-			return auth.ErrSecondFactorRequired
+		if err := passwordGrantAllowed(p); err != nil {
+			return err
 		}
 		scopes, err := token.Scopes(params["scope"], p.Role)
 		if err != nil {
@@ -150,6 +150,15 @@ func (s *server) handleToken(c *fiber.Ctx) error {
 	}
 	return c.JSON(tokenResponse{AccessToken: pair.AccessToken, TokenType: "bearer", ExpiresIn: pair.ExpiresIn,
 		RefreshToken: pair.RefreshToken, Scope: pair.Scope})
+}
+
+// passwordGrantAllowed refuses the password grant to a user with a second
+// factor: no code can follow a password here.
+func passwordGrantAllowed(p auth.Principal) error {
+	if p.SecondFactor != "" {
+		return auth.ErrSecondFactorRequired
+	}
+	return nil
 }
 
 // POST /token/revoke (RFC 7009): ends the family of a refresh or access token.

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -675,4 +676,52 @@ func TestPlaygroundTokenMethod(t *testing.T) {
 	}
 	mustContain(t, body, "the password grant failed", "Invalid credentials")
 	mustNotContain(t, body, "wrong-password")
+}
+
+// The dashboard's Roll button without JavaScript: a plain form post, answered
+// Post/Redirect/Get; the dashboard then shows the new secret once, and both keys
+// are listed with their end times.
+func TestKeyRollByAPlainForm(t *testing.T) {
+	a := newTestApp(t, nil)
+	alice := a.client()
+	alice.login(t, "alice", "password123")
+	_, page := alice.page(t, "/dashboard")
+	mustContain(t, page, `action="/keys/2/roll"`, `name="grace"`, "Roll")
+	token := alice.token(t, "/dashboard")
+	resp, _ := alice.form(t, "/keys/2/roll", urlValues("grace", "1h", csrfFormField, token))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/dashboard#new-key" {
+		t.Fatalf("%d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	_, page = alice.page(t, "/dashboard")
+	secret := secretPattern.FindString(page)
+	if secret == "" {
+		t.Fatalf("no new secret on the dashboard:\n%s", page)
+	}
+	if resp, _ := a.do(t, request("GET", "/apikey/data", "", "Authorization", "Bearer "+secret)); resp.StatusCode != 200 {
+		t.Fatal("the new secret does not work")
+	}
+	if resp, _ := a.do(t, request("GET", "/apikey/data", "", "Authorization", "Bearer sk_live_456")); resp.StatusCode != 200 {
+		t.Fatal("the old key stopped during its grace period")
+	}
+	if n := strings.Count(page, "Demo key (read only)"); n < 2 {
+		t.Errorf("both keys should be listed, found the name %d times", n)
+	}
+
+	t.Run("a form without the CSRF token is refused", func(t *testing.T) {
+		resp, _ := alice.form(t, "/keys/2/roll", urlValues("grace", "1h"))
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%d", resp.StatusCode)
+		}
+	})
+}
+
+// The password grant refuses a right password of a user with a second factor
+// (the TOTP work fills Principal.SecondFactor; here it is set directly).
+func TestPasswordGrantNeedsNoSecondFactor(t *testing.T) {
+	if err := passwordGrantAllowed(auth.Principal{SecondFactor: "totp"}); !errors.Is(err, auth.ErrSecondFactorRequired) {
+		t.Fatalf("with TOTP: %v", err)
+	}
+	if err := passwordGrantAllowed(auth.Principal{}); err != nil {
+		t.Fatalf("without: %v", err)
+	}
 }
