@@ -25,7 +25,9 @@ const usageText = `usage:
   fiberauth users set-role NAME --role user|admin      (or: set-role NAME admin)
   fiberauth keys create --user NAME --permissions read,write [--expires 720h] [--name NAME]
   fiberauth keys list [--user NAME]
-  fiberauth keys revoke ID`
+  fiberauth keys revoke ID
+  fiberauth keys roll ID [--grace 24h]   (a new secret; the old one works for the grace period)
+  fiberauth tokens rotate-signing-key`
 
 // runCommand runs one admin command. Each change is written to the audit log with
 // the actor "cli". shared says whether this process shares state with the servers
@@ -50,6 +52,8 @@ func runCommand(ctx context.Context, svc *auth.Service, shared bool, args []stri
 		return keysList(ctx, svc, rest, stdout)
 	case "keys revoke":
 		return keysRevoke(ctx, svc, shared, rest, stdout)
+	case "keys roll":
+		return keysRoll(ctx, svc, rest, stdout)
 	}
 	return fmt.Errorf("%w: unknown command %q\n%s", errUsage, cmd, usageText)
 }

@@ -21,6 +21,9 @@ func testEnv(t *testing.T, extra map[string]string) func(string) string {
 		"BCRYPT_COST":  "4",
 		"DATABASE_URL": filepath.Join(t.TempDir(), "app.db"),
 		"LOG_LEVEL":    "info", // startServer reads the "listening" line
+		// The CLI and the server share the database, so they share SECRETS_KEY (the
+		// token signing keys are sealed under it), as production requires.
+		"SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 	}
 	for k, v := range extra {
 		env[k] = v

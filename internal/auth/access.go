@@ -129,3 +129,18 @@ func (s *Service) publishGeneration(userID, gen int64) error {
 	}
 	return nil
 }
+
+// GenerationAnd reads the user's current generation and, in the same round trip
+// to the shared state, one more key (a token family's revoke marker): what an
+// access token checks on every use, with no SQL while the generation is there.
+func (s *Service) GenerationAnd(ctx context.Context, userID int64, key string) (int64, []byte, error) {
+	vals, err := s.shared.GetMany(accessKey(userID), key)
+	if err != nil {
+		return 0, nil, unavailable(err)
+	}
+	if gen, err := strconv.ParseInt(string(vals[0]), 10, 64); vals[0] != nil && err == nil {
+		return gen, vals[1], nil
+	}
+	gen, err := s.access.load(ctx, userID)
+	return gen, vals[1], err
+}

@@ -511,7 +511,12 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, erro
 // caller asks the database.
 func (s *Service) keyStillValid(k cachedKey) bool {
 	vals, err := s.shared.GetMany(k.shared[:]...)
-	if err != nil || vals[0] == nil || vals[1] != nil {
+	if err != nil || vals[0] == nil {
+		return false
+	}
+	// A marker revokes the key, unless it is a roll's and this entry already
+	// holds the end it announces (it was read after the roll).
+	if vals[1] != nil && (k.expiresAt.IsZero() || string(vals[1]) != string(rollMarker(k.expiresAt))) {
 		return false
 	}
 	gen, err := strconv.ParseInt(string(vals[0]), 10, 64)
@@ -526,3 +531,25 @@ func (s *Service) UserPrincipalByName(ctx context.Context, username string) (Pri
 	}
 	return userPrincipal(u, ""), nil
 }
+
+// RollAPIKey replaces one of a user's keys (userID 0: anyone's) with a new secret
+// of the same name, permissions and expiry; the old key keeps working until now +
+// grace (never longer than it would have). Every instance's cache sees the old
+// key's new end at once: the key's marker carries it (keyStillValid).
+func (s *Service) RollAPIKey(ctx context.Context, userID, keyID int64, grace time.Duration) (old store.APIKey, next NewAPIKey, err error) {
+	secret := keyPrefixLive + rand.Text()
+	oldKey, newKey, err := s.store.RollAPIKey(ctx, userID, keyID, store.KeyPrefix(secret), Digest(secret), s.now().UTC().Add(grace))
+	s.keys.forgetID(keyID)
+	if err != nil {
+		return store.APIKey{}, NewAPIKey{}, err
+	}
+	s.keys.forgetDigest(sha256.Sum256([]byte(secret)))
+	if aerr := s.shared.Set(keyMarker(keyID), rollMarker(*oldKey.ExpiresAt), keyMarkerTTL); aerr != nil {
+		s.log.WarnContext(ctx, "announcing a key roll failed", "key_id", keyID, "err", aerr)
+	}
+	return oldKey, NewAPIKey{APIKey: newKey, Key: secret}, nil
+}
+
+// rollMarker is a key marker that says "this key now ends at": a cached entry
+// that already knows that end stays trusted; any other is read again.
+func rollMarker(end time.Time) []byte { return []byte("ends:" + strconv.FormatInt(end.UnixNano(), 10)) }

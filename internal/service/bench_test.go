@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
@@ -100,6 +101,7 @@ func BenchmarkAuth(b *testing.B) {
 	}
 	aliceSession := loginCookie(b, client)
 	ceilingClient := &fasthttp.HostClient{Addr: startCeilingServer(b), MaxConns: client.MaxConns}
+	johnToken := accessToken(b, client)
 
 	// The wrong password is bob's, so that throttling him leaves john (the valid
 	// Basic case) alone: the throttle counts per username and client IP.
@@ -120,6 +122,8 @@ func BenchmarkAuth(b *testing.B) {
 			header: map[string]string{"Authorization": basic("john", "secret123")}, warmup: []int{200}, want: 200},
 		{name: "session", method: "GET", path: "/dashboard",
 			header: map[string]string{"Cookie": sessions.CookieName + "=" + aliceSession}, want: 200},
+		{name: "token_valid", method: "GET", path: "/users/me",
+			header: map[string]string{"Authorization": "Bearer " + johnToken}, want: 200},
 		{name: "apikey_unknown", method: "GET", path: "/apikey/data",
 			header: map[string]string{"Authorization": "Bearer sk_live_UNKNOWNKEYUNKNOWNKEYUNKNOWN"}, want: 401},
 		// Not a target: a different made-up key every time defeats any cache, so this
@@ -418,6 +422,27 @@ func loginCookie(b *testing.B, client *fasthttp.HostClient) string {
 		b.Fatal("login set no session cookie")
 	}
 	return id
+}
+
+// accessToken runs the password grant for john and returns the access token.
+func accessToken(b *testing.B, client *fasthttp.HostClient) string {
+	b.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	build(req, client.Addr, benchCase{method: "POST", path: "/token",
+		header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"},
+		body:   "grant_type=password&username=john&password=secret123"})
+	if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+		b.Fatalf("token: %v %d %s", err, resp.StatusCode(), resp.Body())
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(resp.Body(), &tr); err != nil || tr.AccessToken == "" {
+		b.Fatalf("token answer %s: %v", resp.Body(), err)
+	}
+	return tr.AccessToken
 }
 
 // startBenchServer builds the app as production does (service.New) with

@@ -21,6 +21,7 @@ import (
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
+	"fiberauth/internal/token"
 	"fiberauth/internal/web"
 	"fiberauth/public"
 	"fiberauth/views"
@@ -39,6 +40,8 @@ type Core struct {
 	Auth    *auth.Service
 	// SecretsKey encrypts secrets at rest (SECRETS_KEY; see secretsKey).
 	SecretsKey []byte
+	// Tokens issues and verifies OAuth 2.0 tokens; its signing keys are in Store.
+	Tokens *token.Service
 }
 
 // OpenCore opens the database (applying migrations) and the storage, and builds the
@@ -71,6 +74,10 @@ func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Cor
 		return nil, err
 	}
 	core := &Core{Store: st, Storage: storage, Auth: svc, SecretsKey: secrets}
+	if core.Tokens, err = openTokens(ctx, cfg, core, logger); err != nil {
+		core.Close()
+		return nil, err
+	}
 	if cfg.DemoData {
 		if err := svc.SeedDemo(ctx); err != nil {
 			core.Close()
@@ -78,6 +85,18 @@ func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Cor
 		}
 	}
 	return core, nil
+}
+
+// openTokens builds the token service over the core: the signing keys are made
+// on first start (by one instance) and loaded.
+func openTokens(ctx context.Context, cfg config.Config, core *Core, logger *slog.Logger) (*token.Service, error) {
+	t, err := token.New(ctx, token.Options{Store: core.Store, Shared: core.Storage, Access: core.Auth, Audit: core.Auth,
+		SecretsKey: core.SecretsKey, Algorithm: cfg.JWTAlgorithm, HS256Key: cfg.JWTSecret, Issuer: cfg.PublicURL,
+		AccessTTL: cfg.AccessTokenTTL, RefreshTTL: cfg.RefreshTokenTTL, Logger: logger, Now: core.Auth.Now})
+	if err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	return t, nil
 }
 
 // Close flushes the identity service and closes the store and the storage.
@@ -129,6 +148,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		Static:       public.FS,
 		APIDoc:       doc,
 		CSRFKey:      csrfKey,
+		Tokens:       core.Tokens,
 	})
 	return &Server{Core: core, App: app, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger)}, nil
 }

@@ -19,7 +19,10 @@ import (
 func testConfig(t *testing.T, vars map[string]string) config.Config {
 	t.Helper()
 	env := map[string]string{"APP_ENV": "test", "BCRYPT_COST": "4", "DEMO_DATA": "true",
-		"DATABASE_URL": filepath.Join(t.TempDir(), "svc.db")}
+		"DATABASE_URL": filepath.Join(t.TempDir(), "svc.db"),
+		// One key for every instance a test opens on a database, as production
+		// requires: what one seals (token signing keys) the others must open.
+		"SECRETS_KEY": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}
 	for k, v := range vars {
 		env[k] = v
 	}

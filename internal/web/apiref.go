@@ -225,6 +225,9 @@ func schemeWords(s *openapi3.SecurityScheme) string {
 		return "An API key in the `" + s.Name + "` header"
 	case s.Type == "apiKey" && s.In == "cookie":
 		return "The session cookie `" + s.Name + "`, set by POST /login"
+	case s.Type == "oauth2" && s.Flows != nil && s.Flows.Password != nil:
+		return "An OAuth 2.0 access token (a JWT from the password grant at `" + s.Flows.Password.TokenURL +
+			"`): `Authorization: Bearer <jwt>`"
 	}
 	return s.Type + " " + s.Scheme
 }

@@ -46,7 +46,11 @@ func TestDocsPage(t *testing.T) {
 				mustContain(t, section, "user <code>"+d.Username+"</code>, password <code>"+d.Password+"</code>")
 			}
 			if o.RequestBody != nil {
-				mustContain(t, section, "Request body", "application/json", "Example")
+				mediaType := "application/json"
+				if o.RequestBody.Value.Content.Get(mediaType) == nil {
+					mediaType = "application/x-www-form-urlencoded" // the token endpoint's
+				}
+				mustContain(t, section, "Request body", mediaType, "Example")
 			}
 			link := `href="/playground?op=` + o.OperationID + `"`
 			if slices.Contains(playableOps, o.OperationID) {

@@ -196,4 +196,8 @@ func (s *server) freeSessions(c *fiber.Ctx, userID int64) {
 	if _, err := s.sessions.EndOthers(userID, ""); err != nil {
 		s.log.WarnContext(c.UserContext(), "freeing ended sessions failed", "user_id", userID, "err", err)
 	}
+	// The families are void already (the generation moved); this marks them so.
+	if _, err := s.tokens.EndAllFamilies(c.UserContext(), userID); err != nil {
+		s.log.WarnContext(c.UserContext(), "marking ended token families failed", "user_id", userID, "err", err)
+	}
 }

@@ -260,3 +260,87 @@ func (s *server) handleKeyRevoke(c *fiber.Ctx) error {
 	}
 	return c.SendStatus(fiber.StatusNoContent)
 }
+
+// keyRolledResponse is the answer to POST /keys/:id/roll: the new key (its secret
+// shown this once) and when the old one stops working.
+type keyRolledResponse struct {
+	keyCreatedResponse
+	RolledFrom rolledFrom `json:"rolled_from"`
+}
+
+type rolledFrom struct {
+	ID        int64      `json:"id"`
+	ExpiresAt *time.Time `json:"expires_at"`
+}
+
+// keyRollForm is the dashboard's roll button, for errors shown in the page.
+func (s *server) keyRollForm() *form {
+	return &form{id: "key-form", view: view{page: pageDashboard, fragment: fragKeyForm},
+		title: "Dashboard", nav: "dashboard", page: func(c *fiber.Ctx) (any, error) { return s.dashboard(c) }}
+}
+
+// POST /keys/:id/roll {"grace":"24h"}: a new secret for one of the user's keys;
+// the old one keeps working for the grace period (0..168h, default 24h), so
+// programs can move over without downtime. A browser is sent to the dashboard,
+// which shows the new secret once (the same handoff as POST /keys).
+func (s *server) handleKeyRoll(c *fiber.Ctx) error {
+	p, _ := principal(c)
+	raw := c.Params("id")
+	id, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || id <= 0 || strconv.FormatInt(id, 10) != raw {
+		return errKeyNotFound
+	}
+	var req struct {
+		Grace string `json:"grace"`
+	}
+	switch {
+	case isJSON(c):
+		if len(c.Body()) > 0 {
+			if err := decodeJSONObject(c, &req); err != nil {
+				return err
+			}
+		}
+	case isForm(c):
+		req.Grace = c.FormValue("grace")
+	case len(c.Body()) > 0:
+		return unsupportedMediaType("application/json or a form")
+	}
+	grace, err := parseGrace(req.Grace)
+	if err != nil {
+		return err
+	}
+	old, next, err := s.auth.RollAPIKey(c.UserContext(), p.UserID, id, grace)
+	if err != nil {
+		return err
+	}
+	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "key.roll", s.clientIP(c), "success",
+		fmt.Sprintf("key %d %q (%s) rolled to key %d (%s), old one ends %s", old.ID, old.Name, old.Prefix, next.ID,
+			next.Prefix, old.ExpiresAt.UTC().Format(time.RFC3339))))
+	created := keyCreatedResponse{ID: next.ID, Name: next.Name, Prefix: next.Prefix, Permissions: next.Permissions,
+		CreatedAt: next.CreatedAt, ExpiresAt: next.ExpiresAt, Key: next.Key}
+	if !browser(c) {
+		return c.Status(fiber.StatusCreated).JSON(keyRolledResponse{keyCreatedResponse: created,
+			RolledFrom: rolledFrom{ID: old.ID, ExpiresAt: old.ExpiresAt}})
+	}
+	if err := s.handOverKey(c, p.UserID, created); err != nil {
+		return err
+	}
+	return redirect(c, "/dashboard#new-key")
+}
+
+// maxRollGrace bounds how long a rolled key keeps working.
+const maxRollGrace = 168 * time.Hour
+
+// parseGrace reads a roll's grace period: empty is 24h.
+func parseGrace(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 || d > maxRollGrace || len(v) > 16 {
+		return 0, apperr.Validation("The grace period must be a duration from 0s to 168h, such as 24h",
+			apperr.FieldError{Field: "grace", Message: "must be a duration from 0s to 168h, such as 24h"})
+	}
+	return d, nil
+}

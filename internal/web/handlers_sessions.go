@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"fiberauth/internal/apperr"
 	"fiberauth/internal/sessions"
+	"fiberauth/internal/token"
 	"fiberauth/internal/web/htmx"
 )
 
@@ -46,6 +48,17 @@ func (s *server) userSessions(c *fiber.Ctx) ([]sessionResponse, error) {
 			LastSeenAt: l.LastSeenAt, ExpiresAt: l.ExpiresAt, IP: l.ClientIP, UserAgent: l.UserAgent,
 			Device: deviceLabel(l.UserAgent)})
 	}
+	// Each live refresh-token family is a session too (method "token").
+	families, err := s.tokens.Families(c.UserContext(), p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range families {
+		out = append(out, sessionResponse{ID: f.Handle, Method: token.MethodToken, CreatedAt: f.CreatedAt,
+			LastSeenAt: f.LastUsedAt, ExpiresAt: f.ExpiresAt, IP: f.ClientIP, UserAgent: f.UserAgent,
+			Device: deviceLabel(f.UserAgent)})
+	}
+	slices.SortStableFunc(out, func(a, b sessionResponse) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, nil
 }
 
@@ -101,6 +114,11 @@ func (s *server) handleSessionEnd(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if !found { // not a session: perhaps a token family
+		if found, err = s.tokens.EndFamily(c.UserContext(), p.UserID, handle); err != nil {
+			return err
+		}
+	}
 	if !found {
 		return errSessionNotFound
 	}
@@ -123,6 +141,11 @@ func (s *server) handleSessionsRevokeOthers(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	families, err := s.tokens.EndAllFamilies(c.UserContext(), p.UserID)
+	if err != nil {
+		return err
+	}
+	n += families
 	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "session.revoke-others", s.clientIP(c), "success",
 		fmt.Sprintf("%d other sessions ended", n)))
 	return s.sessionsAnswer(c, "sessions-ended", fiber.StatusOK, fiber.Map{"revoked": n})

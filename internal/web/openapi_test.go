@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"regexp"
 	"slices"
@@ -36,6 +37,9 @@ var browserOnlyRoutes = map[string]bool{
 	"POST /admin/users/{id}/role":                true,
 	"POST /admin/users/{id}/second-factor/reset": true,
 }
+
+// protocolOps answer errors in RFC 6749's shape (OAuthError), not the envelope.
+var protocolOps = map[string]bool{"token": true, "revokeToken": true}
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 
@@ -93,6 +97,7 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 	sessionHeader := session.Name + "=" + session.Value
 	admin := a.mustLogin(t, "admin", "supersecret")
 	adminHeader := admin.Name + "=" + admin.Value
+	access := a.grant(t, "admin", "supersecret", "").AccessToken // john is logged out and alice ends her others below
 
 	tests := []struct {
 		name       string
@@ -156,6 +161,20 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"log yourself out", request("POST", "/admin/users/2/logout", "", "Cookie", adminHeader), 422},
 		{"reset second factor", request("DELETE", "/admin/users/1/second-factor", "", "Cookie", adminHeader), 204},
 		{"reset second factor, unknown", request("DELETE", "/admin/users/999/second-factor", "", "Cookie", adminHeader), 404},
+		{"token, password grant", tokenRequest("/token", url.Values{"grant_type": {"password"}, "username": {"john"}, "password": {"secret123"}}), 200},
+		{"token, wrong password", tokenRequest("/token", url.Values{"grant_type": {"password"}, "username": {"john"}, "password": {"nope-nope"}}), 400},
+		{"token, unknown grant", tokenRequest("/token", url.Values{"grant_type": {"implicit"}}), 400},
+		{"token, a user re-enabled", tokenRequest("/token", url.Values{"grant_type": {"password"}, "username": {"bob"}, "password": {"securepass"}}), 200},
+		{"revoke token", tokenRequest("/token/revoke", url.Values{"token": {"made-up"}}), 200},
+		{"revoke token, none", tokenRequest("/token/revoke", url.Values{}), 400},
+		{"jwks", request("GET", "/.well-known/jwks.json", ""), 200},
+		{"users me", request("GET", "/users/me", "", "Authorization", "Bearer "+access), 200},
+		{"users me, bad token", request("GET", "/users/me", "", "Authorization", "Bearer a.b.c"), 401},
+		{"users me, no token", request("GET", "/users/me", ""), 401},
+		{"whoami, token", request("GET", "/whoami", "", "Authorization", "Bearer "+access), 200},
+		{"roll key", jsonRequest("POST", "/keys/2/roll", `{"grace":"1h"}`, "Cookie", sessionHeader), 201},
+		{"roll key, not yours", jsonRequest("POST", "/keys/1/roll", `{}`, "Cookie", sessionHeader), 404},
+		{"roll key, bad grace", jsonRequest("POST", "/keys/2/roll", `{"grace":"1y"}`, "Cookie", sessionHeader), 422},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -239,12 +258,21 @@ func TestDocumentedExamplesWork(t *testing.T) {
 			var reqBody []byte
 			var headers []string
 			if rb := o.RequestBody; rb != nil {
-				mt := rb.Value.Content.Get("application/json")
-				if mt == nil || mt.Example == nil {
-					t.Fatal("the JSON request body has no example")
+				if mt := rb.Value.Content.Get("application/x-www-form-urlencoded"); mt != nil && mt.Example != nil {
+					form := url.Values{} // a protocol endpoint's form (POST /token)
+					for k, v := range mt.Example.(map[string]any) {
+						form.Set(k, fmt.Sprint(v))
+					}
+					reqBody = []byte(form.Encode())
+					headers = append(headers, "Content-Type", "application/x-www-form-urlencoded")
+				} else {
+					mt := rb.Value.Content.Get("application/json")
+					if mt == nil || mt.Example == nil {
+						t.Fatal("the JSON request body has no example")
+					}
+					reqBody, _ = json.Marshal(mt.Example)
+					headers = append(headers, "Content-Type", "application/json")
 				}
-				reqBody, _ = json.Marshal(mt.Example)
-				headers = append(headers, "Content-Type", "application/json")
 			}
 			req := request(o.Method, path, string(reqBody), headers...)
 			demo := o.Demo()
@@ -259,6 +287,8 @@ func TestDocumentedExamplesWork(t *testing.T) {
 						req.Header.Set("X-API-Key", demo.APIKey)
 					case "sessionCookie":
 						withCookie(req, a.mustLogin(t, demo.Username, demo.Password))
+					case "oauth2Password":
+						req.Header.Set("Authorization", "Bearer "+a.grant(t, demo.Username, demo.Password, "").AccessToken)
 					default:
 						t.Fatalf("no demo credentials for scheme %s", scheme)
 					}
@@ -338,7 +368,8 @@ var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
 // variesByRun are the fields whose values differ from run to run: only their
 // presence is compared with the example.
 var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
-	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true, "at": true, "client_ip": true, "disabled_at": true}
+	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true, "at": true, "client_ip": true, "disabled_at": true,
+	"access_token": true, "refresh_token": true, "x": true, "kid": true}
 
 // variesByClient are the fields, by where they stand, that depend on the client the
 // test is (its address and User-Agent) or are random.
@@ -412,14 +443,19 @@ func TestDocumentIsComplete(t *testing.T) {
 			for _, req := range *o.Security {
 				for scheme := range req {
 					needs := map[string]bool{"basicAuth": demo.Password != "", "sessionCookie": demo.Password != "",
-						"bearerAuth": demo.APIKey != "", "apiKeyHeader": demo.APIKey != ""}
+						"oauth2Password": demo.Password != "",
+						"bearerAuth":     demo.APIKey != "", "apiKeyHeader": demo.APIKey != ""}
 					if ok, known := needs[scheme]; !known || !ok {
 						t.Errorf("x-demo lacks credentials for %s", scheme)
 					}
 				}
 			}
+			bodyErrors := []string{"400", "413", "415", "422"}
+			if protocolOps[o.OperationID] {
+				bodyErrors = []string{"400", "413"} // a form it cannot read is invalid_request
+			}
 			if o.RequestBody != nil {
-				for _, code := range []string{"400", "413", "415", "422"} {
+				for _, code := range bodyErrors {
 					if o.Responses.Value(code) == nil {
 						t.Errorf("reads a body but does not document %s", code)
 					}
@@ -455,6 +491,9 @@ func TestDocumentIsComplete(t *testing.T) {
 				}
 				if status < 400 {
 					continue
+				}
+				if protocolOps[o.OperationID] && refName(mt.Schema) == "OAuthError" {
+					continue // RFC 6749 §5.2, at the token endpoint only
 				}
 				if refName(mt.Schema) != "Error" {
 					t.Errorf("%s is not the Error envelope", code)

@@ -31,13 +31,15 @@ import (
 
 // playableOps are the operations the playground may call, by operationId: the
 // article's routes and /whoami.
-var playableOps = []string{"basicProfile", "basicAdmin", "apiKeyData", "apiKeyCreate", "login", "dashboard", "logout", "whoami"}
+var playableOps = []string{"basicProfile", "basicAdmin", "apiKeyData", "apiKeyCreate", "login", "dashboard", "logout", "whoami",
+	"usersMe"}
 
 // How a playground call authenticates (the form's "auth" field).
 const (
 	authBasic   = "basic"
 	authAPIKey  = "api_key"
 	authSession = "session"
+	authToken   = "token"
 
 	keyInBearer = "bearer"
 	keyInHeader = "header"
@@ -52,7 +54,8 @@ const (
 // playAuth is one way to authenticate, as the form offers it.
 type playAuth struct{ ID, Label string }
 
-var playAuths = []playAuth{{authBasic, "HTTP Basic"}, {authAPIKey, "API key"}, {authSession, "Session cookie"}}
+var playAuths = []playAuth{{authBasic, "HTTP Basic"}, {authAPIKey, "API key"}, {authSession, "Session cookie"},
+	{authToken, "OAuth 2.0 token"}}
 
 // playOp is an operation the playground can call, read from the OpenAPI document.
 type playOp struct {
@@ -149,6 +152,8 @@ func defaultAuth(o apidoc.Operation) string {
 					return authBasic
 				case "bearerAuth", "apiKeyHeader":
 					return authAPIKey
+				case "oauth2Password":
+					return authToken
 				}
 			}
 		}
@@ -178,6 +183,10 @@ type playInput struct {
 	APIKey   string
 	KeyIn    string
 	Body     string
+	// accessToken is the token the token method's first step got, for the call.
+	accessToken string
+	// tokens are what the token method's steps got, masked wherever they show.
+	tokens []string
 }
 
 // bindPlayground reads and checks the form. What it refuses never reaches the app:
@@ -203,7 +212,7 @@ func (pg *playground) bind(c *fiber.Ctx) (playInput, error) {
 	}
 	in.Op = op
 	if !validAuth(in.Auth) {
-		bad("auth", "must be HTTP Basic, API key or Session cookie")
+		bad("auth", "must be HTTP Basic, API key, Session cookie or OAuth 2.0 token")
 	} else if ok && op.Login() && in.Auth != authSession {
 		bad("auth", "must be Session cookie: POST /login is how a session starts, with the username and password in its body")
 	}
@@ -213,7 +222,7 @@ func (pg *playground) bind(c *fiber.Ctx) (playInput, error) {
 		bad("key_in", "must be Authorization: Bearer or X-API-Key")
 	}
 	switch in.Auth {
-	case authBasic, authSession:
+	case authBasic, authSession, authToken:
 		switch {
 		case in.Username == "":
 			bad("username", "is required")
@@ -325,8 +334,9 @@ type exchange struct {
 	Request  shownRequest
 	Response shownResponse
 	Steps    []exchangeStep
-	Message  string // the error envelope's message, when it is an error
-	Why      string // what the status means here, in one line
+	JWT      *decodedJWT // the token method's access token, decoded
+	Message  string      // the error envelope's message, when it is an error
+	Why      string      // what the status means here, in one line
 	Curl     string
 }
 
@@ -417,6 +427,8 @@ func (s *server) callFor(c *fiber.Ctx, in playInput, op playOp, cookie string, n
 		add(headerAPIKey, in.APIKey)
 	case in.Auth == authAPIKey:
 		add(fiber.HeaderAuthorization, "Bearer "+in.APIKey)
+	case in.Auth == authToken:
+		add(fiber.HeaderAuthorization, "Bearer "+in.accessToken)
 	}
 	switch {
 	case op.Login():
@@ -451,6 +463,10 @@ func (s *server) try(c *fiber.Ctx, in playInput) exchange {
 	// one try can be found together.
 	n := 0
 	next := func() int { n++; return n }
+
+	if in.Auth == authToken {
+		return s.tryWithToken(c, in, ex, base, next)
+	}
 
 	cookie := ""
 	if in.Auth == authSession && !in.Op.Login() {
@@ -500,6 +516,9 @@ func describeExchange(ex *exchange, base string, in playInput, call innerCall, r
 		case h.Name == fiber.HeaderAuthorization && strings.HasPrefix(v, "Basic "):
 			v = "Basic " + masked
 			req.Notes = append(req.Notes, `Authorization is Basic base64("`+in.Username+`:" + password), masked here.`)
+		case h.Name == fiber.HeaderAuthorization && strings.HasPrefix(v, "Bearer ") && in.Auth == authToken:
+			v = "Bearer " + masked
+			req.Notes = append(req.Notes, "The bearer token is the access token the first step got (decoded below), masked here.")
 		case h.Name == fiber.HeaderAuthorization && strings.HasPrefix(v, "Bearer "):
 			v = "Bearer " + masked
 			req.Notes = append(req.Notes, "The bearer token is your API key, masked here.")
@@ -548,7 +567,7 @@ const masked = "••••••••"
 // values are left alone: they would mask innocent text and protect nothing.
 func masker(in playInput) func(string) string {
 	var secrets []string
-	for _, sec := range []string{in.Password, in.APIKey} {
+	for _, sec := range append([]string{in.Password, in.APIKey}, in.tokens...) {
 		if len(sec) >= 4 {
 			secrets = append(secrets, sec)
 		}
@@ -593,6 +612,8 @@ func authWords(in playInput) string {
 		return "API key in X-API-Key"
 	case in.Auth == authAPIKey:
 		return "API key as a bearer token"
+	case in.Auth == authToken:
+		return "OAuth 2.0 access token (password grant) for " + in.Username
 	}
 	return "Session cookie, logged in as " + in.Username
 }
@@ -607,6 +628,8 @@ func explainStatus(status int, message string) string {
 		return "No credentials this route accepts were sent. WWW-Authenticate, when present, names the scheme it wants."
 	case "Invalid API Key":
 		return "The key is unknown, revoked or expired."
+	case "Invalid token":
+		return "The access token is expired, not yet valid, of another issuer, signed with an unknown key or algorithm, tampered with, or its family or the user's access has ended."
 	case "API key required":
 		return "This route wants an API key, in Authorization: Bearer or X-API-Key, and got none."
 	case "Too many failed logins; try again later":
@@ -656,6 +679,10 @@ func curlFor(base string, in playInput, op playOp, call innerCall) string {
 		lines = append(lines, loginCmd)
 	}
 
+	if in.Auth == authToken {
+		lines = append(lines, "TOKEN=$(curl -s -d grant_type=password --data-urlencode username="+shellSingle(in.Username)+
+			` --data-urlencode "password=$PASSWORD" `+base+`/token | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')`)
+	}
 	cmd := []string{"curl -i"}
 	if op.Method != fiber.MethodGet {
 		cmd = append(cmd, "-X "+op.Method)
@@ -669,6 +696,8 @@ func curlFor(base string, in playInput, op playOp, call innerCall) string {
 		cmd = append(cmd, `-H "Authorization: Bearer $API_KEY"`)
 	case in.Auth == authSession:
 		cmd = append(cmd, "-b jar")
+	case in.Auth == authToken:
+		cmd = append(cmd, `-H "Authorization: Bearer $TOKEN"`)
 	}
 	if call.Body != nil {
 		cmd = append(cmd, "-H "+shellDouble("Content-Type: application/json"), "-d "+shellSingle(string(call.Body)))

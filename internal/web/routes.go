@@ -13,7 +13,7 @@ func (s *server) routes(app *fiber.App) {
 		apiLimit = s.apiRateLimit()
 		basic    = chain(apiLimit, singleCredential, noStore, s.basicAuth(false))
 		apiKey   = chain(apiLimit, singleCredential, noStore, s.apiKeyAuth(false))
-		anyAuth  = chain(apiLimit, singleCredential, noStore, s.basicAuth(true), s.apiKeyAuth(true),
+		anyAuth  = chain(apiLimit, singleCredential, noStore, s.basicAuth(true), s.tokenAuth(true), s.apiKeyAuth(true),
 			s.sessionAuth(true), requireAuthenticated)
 
 		// CSRF by the rule in design.md (csrf.go): csrfLogin for logging in, signing
@@ -101,6 +101,16 @@ func (s *server) routes(app *fiber.App) {
 	// Passkeys (handlers_passkeys.go).
 
 	// Tokens: the OAuth 2.0 password grant and JWT access tokens (handlers_tokens.go).
+	// POST /token answers in RFC 6749's shape (oauthErrors) and is throttled like
+	// every login; no cookie authenticates it and its answer is unreadable
+	// cross-site, so it needs no CSRF token (OAuth clients send none).
+	app.Post("/token", chain(s.oauthErrors, apiLimit, tokenForm,
+		s.loginThrottle(notPasswordGrant, passwordGrantUsername, nil), s.handleToken)...)
+	app.Post("/token/revoke", chain(s.oauthErrors, apiLimit, tokenForm, s.handleTokenRevoke)...)
+	app.Get("/.well-known/jwks.json", s.handleJWKS)
+	app.Get("/users/me", chain(apiLimit, singleCredential, noStore, s.tokenAuth(false), s.handleUsersMe)...)
+	// Rolling an API key: a new secret, the old one ends after a grace period.
+	app.Post("/keys/:id/roll", chain(inForm(s.keyRollForm()), session, apiLimit, s.handleKeyRoll)...)
 
 	// Email: verification, password reset and the development mailbox (handlers_mail.go).
 }

@@ -26,6 +26,7 @@ import (
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/throttle"
+	"fiberauth/internal/token"
 )
 
 // contentSecurityPolicy allows only our own scripts, styles and forms: no inline
@@ -56,6 +57,8 @@ type Deps struct {
 	// instance must have the same one (service.New reads it from the database).
 	// At least 32 bytes. Required.
 	CSRFKey []byte
+	// Tokens issues and verifies OAuth 2.0 tokens (internal/token). Required.
+	Tokens *token.Service
 }
 
 type server struct {
@@ -71,9 +74,10 @@ type server struct {
 	trusted      []netip.Prefix
 	baseCtx      context.Context
 	assets       *staticFiles
-	playground   *playground             // what /playground may call (playground.go)
-	apiRef       *apiReference           // the /docs page, built once (apiref.go)
-	handoff      *handoff.Store          // a new key's secret, from POST /keys to the dashboard
+	playground   *playground    // what /playground may call (playground.go)
+	apiRef       *apiReference  // the /docs page, built once (apiref.go)
+	handoff      *handoff.Store // a new key's secret, from POST /keys to the dashboard
+	tokens       *token.Service
 	serve        fasthttp.RequestHandler // this app's own handler, for the playground's calls
 
 	// renderErrorPage, when set, renders an error for browsers.
@@ -83,8 +87,8 @@ type server struct {
 // NewServer builds the application from its dependencies. Missing views or static
 // files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
-	if d.Views == nil || d.Static == nil || d.APIDoc == nil || len(d.CSRFKey) < 32 {
-		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc and a 32-byte Deps.CSRFKey are required")
+	if d.Views == nil || d.Static == nil || d.APIDoc == nil || len(d.CSRFKey) < 32 || d.Tokens == nil {
+		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Tokens and a 32-byte Deps.CSRFKey are required")
 	}
 	assets, err := newStaticFiles(d.Static)
 	if err != nil {
@@ -122,6 +126,7 @@ func NewServer(d Deps) *fiber.App {
 		playground:   pg,
 		apiRef:       ref,
 		handoff:      handoff.New(d.Shared, newKeyHandoffTTL, d.Auth.Now),
+		tokens:       d.Tokens,
 	}
 	s.renderErrorPage = s.renderError
 	if s.log == nil {

@@ -20,6 +20,7 @@ import (
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
 	"fiberauth/internal/testenv"
+	"fiberauth/internal/token"
 	"fiberauth/public"
 	"fiberauth/views"
 )
@@ -34,8 +35,10 @@ type testApp struct {
 	clock *testenv.Clock
 	cfg   config.Config
 	// shared is the state the app's limits, throttle, sessions and caches share.
-	shared *shared.Memory
-	csrf   []byte // the key that signs visitors' CSRF tokens
+	shared   *shared.Memory
+	csrf     []byte // the key that signs visitors' CSRF tokens
+	tokens   *token.Service
+	tokenKey []byte // the SECRETS_KEY its signing keys are sealed under
 }
 
 func (a *testApp) csrfKey(t testing.TB) []byte {
@@ -96,6 +99,7 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 	}
 	logs := &testenv.Buffer{}
 	csrfKey := []byte(rand.Text() + rand.Text())
+	tokens, tokenKey := newTestTokens(t, cfg, st, storage, svc, clock)
 	app := NewServer(Deps{
 		Config:   cfg,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -106,8 +110,10 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 		Static:   public.FS,
 		APIDoc:   doc,
 		CSRFKey:  csrfKey,
+		Tokens:   tokens,
 	})
-	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage, csrf: csrfKey}
+	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage, csrf: csrfKey,
+		tokens: tokens, tokenKey: tokenKey}
 }
 
 // testViews parses the embedded templates, failing the test on a template error.
