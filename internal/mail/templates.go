@@ -30,14 +30,14 @@ func LoadTemplates(fsys fs.FS) (*Templates, error) {
 	t := &Templates{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
 	for _, path := range names {
 		name := strings.TrimSuffix(strings.TrimPrefix(path, "mail/"), ".txt")
-		tt, err := texttemplate.New(name + ".txt").Option("missingkey=error").ParseFS(fsys, path)
+		tt, err := texttemplate.New(name+".txt").Option("missingkey=error").ParseFS(fsys, path)
 		if err != nil {
 			return nil, fmt.Errorf("mail templates: %w", err)
 		}
 		if tt.Lookup("subject") == nil {
 			return nil, fmt.Errorf("mail templates: %s defines no subject", path)
 		}
-		ht, err := htmltemplate.New(name + ".html").Option("missingkey=error").ParseFS(fsys, "mail/"+name+".html")
+		ht, err := htmltemplate.New(name+".html").Option("missingkey=error").ParseFS(fsys, "mail/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("mail templates: %w", err)
 		}

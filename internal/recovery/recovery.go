@@ -315,6 +315,11 @@ func (s *Service) ResetPassword(ctx context.Context, token, newPassword, clientI
 	return u, nil
 }
 
+// Account is the user as stored, address included.
+func (s *Service) Account(ctx context.Context, userID int64) (store.User, error) {
+	return s.opts.Store.UserByID(ctx, userID)
+}
+
 // Mailbox is the newest mail in the outbox, for the development mailbox.
 func (s *Service) Mailbox(ctx context.Context, limit int) ([]store.OutboxMessage, error) {
 	return s.opts.Store.ListMail(ctx, limit)

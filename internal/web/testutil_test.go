@@ -16,6 +16,8 @@ import (
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
+	"fiberauth/internal/mail"
+	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
@@ -96,6 +98,11 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 	}
 	logs := &testenv.Buffer{}
 	csrfKey := []byte(rand.Text() + rand.Text())
+	templates, err := mail.LoadTemplates(views.FS)
+	if err != nil {
+		t.Fatalf("mail templates: %v", err)
+	}
+	rec := recovery.New(recovery.Options{Store: st, Auth: svc, Templates: templates, PublicURL: cfg.PublicURL, Now: clock.Now})
 	app := NewServer(Deps{
 		Config:   cfg,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -106,6 +113,7 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 		Static:   public.FS,
 		APIDoc:   doc,
 		CSRFKey:  csrfKey,
+		Recovery: rec,
 	})
 	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage, csrf: csrfKey}
 }
