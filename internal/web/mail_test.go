@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"fiberauth/internal/recovery"
+	"fiberauth/internal/store"
 	"fiberauth/internal/testenv"
 )
 
@@ -355,5 +358,24 @@ func TestPasswordResetForms(t *testing.T) {
 	}
 	if _, body := c.page(t, "/login"); !strings.Contains(body, "Your password has been reset") {
 		t.Error("the login page does not say the password was reset")
+	}
+}
+
+// liveToken stores token as alice's live token of the purpose, as if mailed.
+func (a *testApp) liveToken(t *testing.T, purpose, token string) {
+	t.Helper()
+	u, err := a.store.UserByUsername(t.Context(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := store.EmailToken{Purpose: purpose, Digest: recovery.TokenDigest(token), Email: u.Email, ExpiresAt: a.clock.Now().Add(time.Minute)}
+	m := store.OutboxMessage{MessageID: strings.ToLower(rand.Text()) + "@example.com", To: u.Email, Subject: "test", Text: "test"}
+	if purpose == store.TokenVerify {
+		err = a.store.SetEmail(t.Context(), u.ID, tok, m)
+	} else {
+		err = a.store.QueueReset(t.Context(), u.ID, tok, m)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

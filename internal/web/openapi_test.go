@@ -18,6 +18,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"fiberauth/internal/store"
 )
 
 // browserOnlyRoutes serve HTML or assets only; everything else the app serves is a
@@ -35,6 +37,12 @@ var browserOnlyRoutes = map[string]bool{
 	// The plain-form twins of PUT /admin/users/{id}/role and DELETE .../second-factor.
 	"POST /admin/users/{id}/role":                true,
 	"POST /admin/users/{id}/second-factor/reset": true,
+	// The pages of the reset link (their JSON twins are POST /password/...).
+	"GET /password/forgot": true,
+	"GET /password/reset":  true,
+	// Development only (the route does not exist in production, so the document,
+	// which production serves too, leaves it out); its JSON is in the README.
+	"GET /dev/mailbox": true,
 }
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
@@ -156,6 +164,15 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"log yourself out", request("POST", "/admin/users/2/logout", "", "Cookie", adminHeader), 422},
 		{"reset second factor", request("DELETE", "/admin/users/1/second-factor", "", "Cookie", adminHeader), 204},
 		{"reset second factor, unknown", request("DELETE", "/admin/users/999/second-factor", "", "Cookie", adminHeader), 404},
+		{"forgot password", jsonRequest("POST", "/password/forgot", `{"login":"alice"}`), 202},
+		{"forgot password, unknown", jsonRequest("POST", "/password/forgot", `{"login":"nobody@example.com"}`), 202},
+		{"forgot password, no login", jsonRequest("POST", "/password/forgot", `{}`), 422},
+		{"reset password, bad token", jsonRequest("POST", "/password/reset", `{"token":"nope","new_password":"a-better-password"}`), 422},
+		{"change email", jsonRequest("POST", "/account/email", `{"email":"john.new@example.org"}`, "Cookie", sessionHeader), 202},
+		{"change email, taken", jsonRequest("POST", "/account/email", `{"email":"ADMIN@example.com"}`, "Cookie", sessionHeader), 409},
+		{"change email, not an address", jsonRequest("POST", "/account/email", `{"email":"nope"}`, "Cookie", sessionHeader), 422},
+		{"change email, anonymous", jsonRequest("POST", "/account/email", `{"email":"x@example.org"}`), 401},
+		{"verify email, bad token", request("GET", "/account/email/verify?token=nope", ""), 422},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -317,6 +334,18 @@ func TestDocumentedExamplesWork(t *testing.T) {
 // keyed by operation: a session's handle is random, so the example's is replaced
 // by that of the session the request carries.
 var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
+	// The example's token is made live: its digest is stored as alice's.
+	"resetPassword": func(t *testing.T, a *testApp, _ *http.Request) {
+		t.Helper()
+		a.liveToken(t, store.TokenReset, "kX3vQ9pL2mN8rT5wY7zB4cD6fH1jG0sAeUiOoPqRsTu")
+	},
+	"verifyEmail": func(t *testing.T, a *testApp, req *http.Request) {
+		t.Helper()
+		token := "lPd7nJ0m2i9q3YrX5vBc8kWfA1sE6tHgUoZyRxQwTeM"
+		a.liveToken(t, store.TokenVerify, token)
+		req.URL.RawQuery = "token=" + token
+		req.RequestURI = req.URL.RequestURI()
+	},
 	"endSession": func(t *testing.T, a *testApp, req *http.Request) {
 		t.Helper()
 		list := request("GET", "/account/sessions", "")
@@ -337,7 +366,7 @@ var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
 
 // variesByRun are the fields whose values differ from run to run: only their
 // presence is compared with the example.
-var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
+var variesByRun = map[string]bool{"email_verified_at": true, "created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
 	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true, "at": true, "client_ip": true, "disabled_at": true}
 
 // variesByClient are the fields, by where they stand, that depend on the client the
