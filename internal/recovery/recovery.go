@@ -36,6 +36,8 @@ const (
 	MaxEmailBytes = 254 // RFC 5321's limit on a forward path
 	maxLoginBytes = MaxEmailBytes
 	tokenBytes    = 32
+	resetBatch    = 50
+	resetPoll     = 2 * time.Second
 )
 
 // ErrInvalidToken is the one answer for a reset or verification link that does not
@@ -61,6 +63,9 @@ type Options struct {
 type Service struct {
 	opts    Options
 	msgHost string // the right-hand side of our Message-IDs
+	wake    chan struct{}
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // New builds a Service.
@@ -78,7 +83,46 @@ func New(opts Options) *Service {
 	if u, err := url.Parse(opts.PublicURL); err == nil && u.Hostname() != "" {
 		host = u.Hostname()
 	}
-	return &Service{opts: opts, msgHost: host}
+	return &Service{opts: opts, msgHost: host, wake: make(chan struct{}, 1)}
+}
+
+// Start runs the worker that handles reset requests until Stop: at once, then when
+// a request comes in here, and every resetPoll for those of other instances.
+func (s *Service) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel, s.done = cancel, make(chan struct{})
+	go func() {
+		defer close(s.done)
+		ticker := time.NewTicker(resetPoll)
+		defer ticker.Stop()
+		for {
+			if _, err := s.ProcessResetRequests(ctx); err != nil && ctx.Err() == nil {
+				s.opts.Logger.WarnContext(ctx, "password reset requests: reading them failed", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			case <-ticker.C:
+			}
+		}
+	}()
+}
+
+// Stop ends the worker, waiting for the request under way.
+func (s *Service) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+		s.cancel = nil
+	}
+}
+
+func (s *Service) wakeWorker() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // NormalizeEmail checks an address with net/mail and returns it as stored: trimmed,
@@ -235,13 +279,47 @@ func (s *Service) VerifyEmail(ctx context.Context, token, clientIP string) (stor
 	return u, nil
 }
 
-// RequestReset queues a reset mail for the account login names (a username, or an
-// address), if there is one with a verified address and it is not disabled. The
-// caller's answer is the same either way, and so is the work: the lookup, the
-// token, the mail's rendering and the same transaction (which, for nobody, writes
-// no row), so that neither the answer nor its time tells whether the account exists.
+// RequestReset takes a request for a reset link for the account login names (a
+// username, or an address). It only records the request, as typed: that is all
+// the work done while the client waits, the same for every login, so neither the
+// answer nor its time tells whether the account exists. The worker (Start, or
+// ProcessResetRequests) looks it up and queues the mail.
 func (s *Service) RequestReset(ctx context.Context, login, clientIP string) error {
 	login = strings.TrimSpace(login)
+	if len(login) > maxLoginBytes {
+		login = login[:maxLoginBytes] // nothing that long exists; keep the row bounded
+	}
+	if err := s.opts.Store.AddResetRequest(ctx, strings.ToValidUTF8(login, "?"), clientIP); err != nil {
+		return err
+	}
+	s.wakeWorker()
+	return nil
+}
+
+// ProcessResetRequests handles the waiting reset requests and reports how many.
+func (s *Service) ProcessResetRequests(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		batch, err := s.opts.Store.TakeResetRequests(ctx, resetBatch)
+		if err != nil {
+			return total, err
+		}
+		for _, r := range batch {
+			if err := s.resolveReset(ctx, r.Login, r.ClientIP); err != nil {
+				// The request is gone: its owner asks again.
+				s.opts.Logger.ErrorContext(ctx, "password reset request dropped", "err", err)
+			}
+		}
+		total += len(batch)
+		if len(batch) < resetBatch {
+			return total, nil
+		}
+	}
+}
+
+// resolveReset queues a reset mail for the account login names, if there is one
+// with a verified address and it is not disabled.
+func (s *Service) resolveReset(ctx context.Context, login, clientIP string) error {
 	var (
 		u   store.User
 		err error
@@ -251,15 +329,15 @@ func (s *Service) RequestReset(ctx context.Context, login, clientIP string) erro
 		if normal, err = NormalizeEmail(login); err == nil {
 			u, err = s.opts.Store.UserByEmail(ctx, normal)
 		}
-	} else if len(login) <= maxLoginBytes && utf8.ValidString(login) {
+	} else if login != "" {
 		u, err = s.opts.Store.UserByUsername(ctx, login)
 	}
 	if err != nil && !apperr.Is(err, apperr.KindNotFound) && !apperr.Is(err, apperr.KindValidation) {
 		return err
 	}
-	known := err == nil && u.ID != 0 && u.Email != "" && u.EmailVerifiedAt != nil && u.DisabledAt == nil
-	if !known {
-		u = store.User{Username: "nobody", Email: "nobody@invalid.example"}
+	if err != nil || u.ID == 0 || u.Email == "" || u.EmailVerifiedAt == nil || u.DisabledAt != nil {
+		s.audit(ctx, "", "password.reset.request", clientIP, "failure", "no enabled account with a verified address matches")
+		return nil
 	}
 	token, digest := newToken()
 	m, err := s.message(u.Email, "reset", linkMail{Username: u.Username, Email: u.Email, Link: s.link("/password/reset", token)})
@@ -270,12 +348,8 @@ func (s *Service) RequestReset(ctx context.Context, login, clientIP string) erro
 	if err := s.opts.Store.QueueReset(ctx, u.ID, t, m); err != nil {
 		return err
 	}
-	if known {
-		s.audit(ctx, u.Username, "password.reset.request", clientIP, "success", "reset link queued")
-		s.opts.Notify()
-	} else {
-		s.audit(ctx, "", "password.reset.request", clientIP, "failure", "no enabled account with a verified address matches")
-	}
+	s.audit(ctx, u.Username, "password.reset.request", clientIP, "success", "reset link queued")
+	s.opts.Notify()
 	return nil
 }
 

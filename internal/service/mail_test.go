@@ -48,6 +48,7 @@ func TestPasswordResetByRealMail(t *testing.T) {
 	if resp, _ := send(t, srv, "POST", "/login", `{"username":"alice","password":"reset-by-mail"}`, "Content-Type", "application/json"); resp.StatusCode != 200 {
 		t.Errorf("login with the new password: %d", resp.StatusCode)
 	}
+	srv.Mail.Stop() // waits for the send under way to be recorded
 	list, err := srv.Store.ListMail(t.Context(), 10)
 	if err != nil || len(list) != 1 || list[0].SentAt == nil || list[0].MessageID != got[0].MessageID {
 		t.Errorf("outbox %+v (%v): want the mail marked sent under its Message-ID", list, err)

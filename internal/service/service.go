@@ -95,6 +95,8 @@ type Server struct {
 	// Mail sends the outbox (nil without SMTP_URL: mail then stays in the outbox,
 	// shown at /dev/mailbox outside production).
 	Mail *mail.Sender
+	// Recovery's worker turns reset requests into queued mail.
+	Recovery *recovery.Service
 }
 
 // New builds the application from cfg.
@@ -141,10 +143,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		CSRFKey:      csrfKey,
 		Recovery:     rec,
 	})
+	rec.Start()
 	if sender != nil {
 		sender.Start()
 	}
-	return &Server{Core: core, App: app, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger), Mail: sender}, nil
+	return &Server{Core: core, App: app, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger), Mail: sender,
+		Recovery: rec}, nil
 }
 
 // openMail builds the recovery service over the outbox and, with SMTP_URL, the
@@ -192,6 +196,7 @@ func viewsFS(cfg config.Config) (fsys fs.FS, reload bool) {
 
 // Close releases everything New opened; call it after the app has shut down.
 func (s *Server) Close() error {
+	s.Recovery.Stop()
 	if s.Mail != nil {
 		s.Mail.Stop()
 	}

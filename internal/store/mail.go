@@ -41,6 +41,13 @@ type OutboxMessage struct {
 	LastError     string
 }
 
+// ResetRequest is a request for a reset link waiting to be looked at.
+type ResetRequest struct {
+	ID       int64
+	Login    string
+	ClientIP string
+}
+
 // ErrEmailTaken refuses an address another user has (ignoring case).
 var ErrEmailTaken = &apperr.Error{Kind: apperr.KindConflict, Message: "Email is already in use",
 	Fields: []apperr.FieldError{{Field: "email", Message: "is already in use"}}}
@@ -63,6 +70,12 @@ type MailStore interface {
 	// VerifyEmail spends a live verification token and marks its address verified
 	// (if it is still the user's). ErrTokenInvalid otherwise.
 	VerifyEmail(ctx context.Context, digest string, at time.Time) (User, error)
+	// AddResetRequest records a request for a reset link, as typed, for the
+	// recovery worker (TakeResetRequests).
+	AddResetRequest(ctx context.Context, login, clientIP string) error
+	// TakeResetRequests removes and returns up to limit waiting requests, oldest
+	// first; two instances taking at once get different ones.
+	TakeResetRequests(ctx context.Context, limit int) ([]ResetRequest, error)
 	// QueueReset voids the user's earlier reset tokens and stores a new one and its
 	// mail, in one transaction. userID 0 (nobody) runs the same statements, which
 	// then touch no row, so that an unknown login costs what a known one does.
@@ -152,6 +165,39 @@ func (s *sqlStore) addTokenAndMail(ctx context.Context, tx *sql.Tx, userID int64
 		return dbError(err)
 	}
 	return nil
+}
+
+func (s *sqlStore) AddResetRequest(ctx context.Context, login, clientIP string) error {
+	_, err := s.w.ExecContext(ctx, s.q(`INSERT INTO reset_requests (login, client_ip, created_at) VALUES (?, ?, ?)`),
+		login, clientIP, now().UnixNano())
+	if err != nil {
+		return dbError(err)
+	}
+	return nil
+}
+
+func (s *sqlStore) TakeResetRequests(ctx context.Context, limit int) ([]ResetRequest, error) {
+	pick := `SELECT id FROM reset_requests ORDER BY id LIMIT ?`
+	if s.dialect == goose.DialectPostgres {
+		pick += ` FOR UPDATE SKIP LOCKED`
+	}
+	rows, err := s.w.QueryContext(ctx, s.q(`DELETE FROM reset_requests WHERE id IN (`+pick+`) RETURNING id, login, client_ip`), limit)
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var out []ResetRequest
+	for rows.Next() {
+		var r ResetRequest
+		if err := rows.Scan(&r.ID, &r.Login, &r.ClientIP); err != nil {
+			return nil, dbError(err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return out, nil
 }
 
 func (s *sqlStore) QueueReset(ctx context.Context, userID int64, reset EmailToken, m OutboxMessage) error {

@@ -21,6 +21,7 @@ var tokenInLink = regexp.MustCompile(`token=([A-Za-z0-9_-]{43})`)
 // lastLink is the token in the newest mail to an address, failing without one.
 func (a *testApp) lastLink(t testing.TB, to string) string {
 	t.Helper()
+	a.processResets(t)
 	mail, err := a.store.ListMail(t.Context(), 100)
 	if err != nil {
 		t.Fatal(err)
@@ -38,8 +39,17 @@ func (a *testApp) lastLink(t testing.TB, to string) string {
 	return ""
 }
 
+// processResets does the worker's job now: waiting reset requests become mail.
+func (a *testApp) processResets(t testing.TB) {
+	t.Helper()
+	if _, err := a.recovery.ProcessResetRequests(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (a *testApp) mailCount(t testing.TB) int {
 	t.Helper()
+	a.processResets(t)
 	mail, err := a.store.ListMail(t.Context(), 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +172,7 @@ func TestResetLinksThatNoLongerWork(t *testing.T) {
 		{"once a newer one is sent", func(t *testing.T, a *testApp, _ string) {
 			a.clock.Advance(time.Second)
 			a.do(t, forgot("alice@example.com"))
+			a.processResets(t)
 		}},
 		{"once the password changes", func(t *testing.T, a *testApp, _ string) {
 			c := a.mustLogin(t, "alice", "password123")
@@ -309,6 +320,7 @@ func TestDevMailbox(t *testing.T) {
 	a.do(t, forgot("alice"))
 	a.clock.Advance(time.Second)
 	a.do(t, forgot("bob"))
+	a.processResets(t)
 	resp, body := a.do(t, request("GET", "/dev/mailbox", ""))
 	var got struct {
 		Messages []struct {

@@ -38,6 +38,9 @@ type testApp struct {
 	// shared is the state the app's limits, throttle, sessions and caches share.
 	shared *shared.Memory
 	csrf   []byte // the key that signs visitors' CSRF tokens
+	// recovery is the app's email service; its worker is not running (tests call
+	// ProcessResetRequests), unless a test starts it.
+	recovery *recovery.Service
 }
 
 func (a *testApp) csrfKey(t testing.TB) []byte {
@@ -115,7 +118,8 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 		CSRFKey:  csrfKey,
 		Recovery: rec,
 	})
-	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage, csrf: csrfKey}
+	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage, csrf: csrfKey,
+		recovery: rec}
 }
 
 // testViews parses the embedded templates, failing the test on a template error.

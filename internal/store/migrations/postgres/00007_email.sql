@@ -47,7 +47,18 @@ CREATE TABLE mail_outbox (
 CREATE INDEX mail_outbox_due ON mail_outbox (next_attempt_at) WHERE sent_at IS NULL;
 CREATE INDEX mail_outbox_created ON mail_outbox (created_at);
 
+-- A request for a reset link, as typed, waiting for the recovery worker: the
+-- request path writes only this row, the same for an account that exists and one
+-- that does not; the worker looks the login up and queues the token and its mail.
+CREATE TABLE reset_requests (
+    id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    login      TEXT    NOT NULL,
+    client_ip  TEXT    NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
 -- +goose Down
+DROP TABLE reset_requests;
 DROP TABLE mail_outbox;
 DROP TABLE email_tokens;
 DROP INDEX users_email_lower;
