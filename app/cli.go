@@ -25,7 +25,8 @@ const usageText = `usage:
   fiberauth users set-role NAME --role user|admin      (or: set-role NAME admin)
   fiberauth keys create --user NAME --permissions read,write [--expires 720h] [--name NAME]
   fiberauth keys list [--user NAME]
-  fiberauth keys revoke ID`
+  fiberauth keys revoke ID
+  fiberauth mail test --to ADDRESS                 queue a test message and send it now (with SMTP_URL)`
 
 // runCommand runs one admin command. Each change is written to the audit log with
 // the actor "cli". shared says whether this process shares state with the servers

@@ -46,6 +46,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		defer core.Close()
+		if args[0] == "mail" {
+			return mailCommand(ctx, cfg, core, logger, args[1:], stdout)
+		}
 		return runCommand(ctx, core.Auth, cfg.RedisURL != "", args, stdin, stdout)
 	}
 

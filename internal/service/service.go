@@ -116,7 +116,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, err
 	}
-	sender, rec, err := openMail(cfg, core, logger)
+	sender, rec, err := OpenMail(cfg, core, logger)
 	if err != nil {
 		core.Close()
 		return nil, err
@@ -151,9 +151,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		Recovery: rec}, nil
 }
 
-// openMail builds the recovery service over the outbox and, with SMTP_URL, the
-// sender that empties it (not started yet).
-func openMail(cfg config.Config, core *Core, logger *slog.Logger) (*mail.Sender, *recovery.Service, error) {
+// OpenMail builds the recovery service over the outbox and, with SMTP_URL, the
+// sender that empties it (neither started: the server starts both, the CLI's
+// `mail test` runs the sender once).
+func OpenMail(cfg config.Config, core *Core, logger *slog.Logger) (*mail.Sender, *recovery.Service, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
