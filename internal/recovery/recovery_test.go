@@ -2,6 +2,8 @@ package recovery_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"path/filepath"
 	"testing"
 	"time"
@@ -116,5 +118,36 @@ func TestRequestResetQueuesMailOnlyForAVerifiedEnabledAccount(t *testing.T) {
 	after, _ := st.ListMail(ctx, 100)
 	if len(after)-len(before) != 1 || after[0].To != "alice@example.com" {
 		t.Fatalf("%d new mails (newest to %s), want 1 to alice", len(after)-len(before), after[0].To)
+	}
+}
+
+// A reset ends the user's access the one way (the generation moves on, and every
+// instance sees it), spends the token, and leaves other users alone.
+func TestResetPasswordEndsAccessTheOneWay(t *testing.T) {
+	rec, st := newRecovery(t)
+	ctx := t.Context()
+	if err := rec.RequestReset(ctx, "john", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.ProcessResetRequests(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mail, _ := st.ListMail(ctx, 1)
+	token := mail[0].Text[strings.Index(mail[0].Text, "token=")+len("token="):][:43]
+	john, _ := st.UserByUsername(ctx, "john")
+	alice, _ := st.UserByUsername(ctx, "alice")
+
+	u, err := rec.ResetPassword(ctx, token, "johns-new-password", "127.0.0.1")
+	if err != nil || u.ID != john.ID {
+		t.Fatalf("reset: %+v %v", u, err)
+	}
+	if gen, _ := st.AccessGeneration(ctx, john.ID); gen != john.AccessGeneration+1 {
+		t.Errorf("john's generation %d, want %d: what was granted before the reset must be void", gen, john.AccessGeneration+1)
+	}
+	if gen, _ := st.AccessGeneration(ctx, alice.ID); gen != alice.AccessGeneration {
+		t.Errorf("alice's generation moved")
+	}
+	if _, err := rec.ResetPassword(ctx, token, "yet-another-password", ""); !errors.Is(err, recovery.ErrInvalidToken) {
+		t.Errorf("the token again: %v, want ErrInvalidToken", err)
 	}
 }
