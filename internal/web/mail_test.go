@@ -391,3 +391,45 @@ func (a *testApp) liveToken(t *testing.T, purpose, token string) {
 		t.Fatal(err)
 	}
 }
+
+// The email routes follow the CSRF rule: the forgot and reset forms like a login
+// form, the address change like any session route.
+func TestEmailRoutesFollowTheCSRFRule(t *testing.T) {
+	const form, evil = "application/x-www-form-urlencoded", "https://evil.example"
+	tests := []struct {
+		name     string
+		loggedIn bool
+		path     string
+		ctype    string
+		body     string
+		headers  []string
+		want     int
+	}{
+		{"forgot form without a token", false, "/password/forgot", form, "login=alice", nil, 403},
+		{"forgot form with the token", false, "/password/forgot", form, "login=alice&_csrf={token}", nil, 202},
+		{"forgot JSON from another origin", false, "/password/forgot", "application/json", `{"login":"alice"}`, []string{"Origin", evil}, 403},
+		{"reset form without a token", false, "/password/reset", form, "token=x&new_password=a-new-password&confirm_password=a-new-password", nil, 403},
+		{"reset JSON from another origin", false, "/password/reset", "application/json", `{"token":"x","new_password":"a-new-password"}`, []string{"Origin", evil}, 403},
+		{"address form without a token", true, "/account/email", form, "email=a@example.org", nil, 403},
+		{"address form with the token", true, "/account/email", form, "email=a@example.org&_csrf={token}", nil, 303},
+		{"address JSON from another origin", true, "/account/email", "application/json", `{"email":"a@example.org"}`, []string{"Origin", evil}, 403},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newTestApp(t, nil)
+			c := a.client()
+			var token string
+			if tt.loggedIn {
+				c.login(t, "alice", "password123")
+				token = c.token(t, "/account")
+			} else {
+				token = c.token(t, "/password/forgot")
+			}
+			headers := append([]string{"Content-Type", tt.ctype, "Accept", "text/html"}, tt.headers...)
+			resp, body := c.do(t, request("POST", tt.path, strings.ReplaceAll(tt.body, "{token}", token), headers...))
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d: %.300s", resp.StatusCode, tt.want, body)
+			}
+		})
+	}
+}
