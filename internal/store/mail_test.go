@@ -1,9 +1,13 @@
 package store
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"fiberauth/internal/testenv"
 )
 
 func outboxRow(id string) OutboxMessage {
@@ -107,6 +111,33 @@ func TestMailStore(t *testing.T) {
 		n, err := s.MarkMailFailed(ctx, claimed[1].ID, at, "451 later")
 		if err != nil || n != 1 {
 			t.Fatalf("failed: %d %v", n, err)
+		}
+	})
+}
+
+// Of many resets with one token at once, exactly one wins, on both databases
+// (PostgreSQL re-checks the conditional UPDATE's row after the winner commits).
+func TestResetTokenSingleUseUnderConcurrency(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s Store) {
+		ctx := t.Context()
+		at := time.Now().UTC()
+		u := mustCreateUser(t, s, "dora", RoleUser)
+		wantNoErr(t, s.QueueReset(ctx, u.ID, EmailToken{Purpose: TokenReset, Digest: "race", Email: "d@example.org",
+			ExpiresAt: at.Add(time.Hour)}, outboxRow("race@x")))
+		var wins, invalid atomic.Int32
+		testenv.Concurrently(8, func(i int) {
+			_, err := s.ResetPassword(context.Background(), "race", "hash", at)
+			switch {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, ErrTokenInvalid):
+				invalid.Add(1)
+			default:
+				t.Error(err)
+			}
+		})
+		if wins.Load() != 1 || invalid.Load() != 7 {
+			t.Fatalf("%d wins, %d refused; want 1 and 7", wins.Load(), invalid.Load())
 		}
 	})
 }
