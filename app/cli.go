@@ -26,8 +26,9 @@ const usageText = `usage:
   fiberauth keys create --user NAME --permissions read,write [--expires 720h] [--name NAME]
   fiberauth keys list [--user NAME]
   fiberauth keys revoke ID
-  fiberauth keys roll ID [--grace 24h]   (a new secret; the old one works for the grace period)
-  fiberauth tokens rotate-signing-key`
+  fiberauth keys roll ID [--grace 24h]                 a new secret; the old one works for the grace period
+  fiberauth tokens rotate-signing-key                  a new key signs; the old one verifies until its tokens expire
+  fiberauth mail test --to ADDRESS                     queue a test message and send it now (with SMTP_URL)`
 
 // runCommand runs one admin command. Each change is written to the audit log with
 // the actor "cli". shared says whether this process shares state with the servers

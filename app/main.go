@@ -46,8 +46,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return err
 		}
 		defer core.Close()
-		if args[0] == "tokens" {
+		switch args[0] {
+		case "tokens":
 			return tokensCommand(ctx, core.Tokens, cfg.AccessTokenTTL, args[1:], stdout)
+		case "mail":
+			return mailCommand(ctx, cfg, core, logger, args[1:], stdout)
 		}
 		return runCommand(ctx, core.Auth, cfg.RedisURL != "", args, stdin, stdout)
 	}

@@ -305,24 +305,10 @@ func ValidateUsername(username string) error {
 
 // CreateUser adds a user with a new password; KindConflict when the name is taken.
 func (s *Service) CreateUser(ctx context.Context, username, password, role string) (store.User, error) {
-	var fields []apperr.FieldError
-	for _, err := range []error{ValidateUsername(username), ValidatePassword("password", password)} {
-		var ae *apperr.Error
-		if errors.As(err, &ae) {
-			fields = append(fields, ae.Fields...)
-		}
-	}
-	if role != store.RoleUser && role != store.RoleAdmin {
-		fields = append(fields, apperr.FieldError{Field: "role", Message: "must be user or admin"})
-	}
-	if len(fields) > 0 {
-		return store.User{}, apperr.Validation("Validation error", fields...)
-	}
-	hash, err := s.hasher.Hash(password)
+	u, err := s.PrepareUser(username, password, role)
 	if err != nil {
 		return store.User{}, err
 	}
-	u := store.User{Username: username, PasswordHash: hash, Role: role}
 	if err := s.store.CreateUser(ctx, &u); err != nil {
 		return store.User{}, err
 	}

@@ -18,6 +18,8 @@ import (
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
+	"fiberauth/internal/mail"
+	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
@@ -109,6 +111,11 @@ type Server struct {
 	*Core
 	App    *fiber.App
 	pruner *auditPruner
+	// Mail sends the outbox (nil without SMTP_URL: mail then stays in the outbox,
+	// shown at /dev/mailbox outside production).
+	Mail *mail.Sender
+	// Recovery's worker turns reset requests into queued mail.
+	Recovery *recovery.Service
 }
 
 // New builds the application from cfg.
@@ -124,6 +131,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 	}
 	storage := core.Storage
 	engine, err := web.NewViews(viewsFS(cfg))
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
+	sender, rec, err := OpenMail(cfg, core, logger)
 	if err != nil {
 		core.Close()
 		return nil, err
@@ -149,8 +161,47 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		APIDoc:       doc,
 		CSRFKey:      csrfKey,
 		Tokens:       core.Tokens,
+		Recovery:     rec,
 	})
-	return &Server{Core: core, App: app, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger)}, nil
+	rec.Start()
+	if sender != nil {
+		sender.Start()
+	}
+	return &Server{Core: core, App: app, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger), Mail: sender,
+		Recovery: rec}, nil
+}
+
+// OpenMail builds the recovery service over the outbox and, with SMTP_URL, the
+// sender that empties it (neither started: the server starts both, the CLI's
+// `mail test` runs the sender once).
+func OpenMail(cfg config.Config, core *Core, logger *slog.Logger) (*mail.Sender, *recovery.Service, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	fsys, _ := viewsFS(cfg)
+	templates, err := mail.LoadTemplates(fsys)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sender *mail.Sender
+	notify := func() {}
+	switch {
+	case cfg.SMTPURL != "":
+		transport, err := mail.NewSMTP(cfg.SMTPURL, cfg.MailFrom)
+		if err != nil {
+			return nil, nil, err
+		}
+		sender = mail.NewSender(mail.Options{Store: core.Store, Transport: transport, Logger: logger})
+		notify = sender.Wake
+	case cfg.Production():
+		logger.Warn("SMTP_URL is not set: email features are off (password reset and address changes answer 503); " +
+			"mail already queued stays in the outbox until SMTP_URL is set")
+	default:
+		logger.Info("SMTP_URL is not set: mail stays in the outbox, shown at /dev/mailbox")
+	}
+	rec := recovery.New(recovery.Options{Store: core.Store, Auth: core.Auth, Templates: templates,
+		PublicURL: cfg.PublicURL, Notify: notify, Logger: logger})
+	return sender, rec, nil
 }
 
 // viewsFS is where the templates come from: the views folder in development when it
@@ -166,6 +217,10 @@ func viewsFS(cfg config.Config) (fsys fs.FS, reload bool) {
 
 // Close releases everything New opened; call it after the app has shut down.
 func (s *Server) Close() error {
+	s.Recovery.Stop()
+	if s.Mail != nil {
+		s.Mail.Stop()
+	}
 	s.pruner.stop()
 	return s.Core.Close()
 }

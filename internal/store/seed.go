@@ -46,7 +46,10 @@ func SeedDemo(ctx context.Context, s Store, hash func(password string) (string, 
 		if err != nil {
 			return fmt.Errorf("seeding user %s: %w", du.username, err)
 		}
-		u := User{Username: du.username, PasswordHash: h, Role: du.role}
+		// Demo users have verified addresses, so that a password reset can be tried
+		// at once (the mail shows at /dev/mailbox).
+		verified := now()
+		u := User{Username: du.username, PasswordHash: h, Role: du.role, Email: du.username + "@example.com", EmailVerifiedAt: &verified}
 		// A conflict means another instance seeded it since we looked.
 		if err := s.CreateUser(ctx, &u); err != nil && !apperr.Is(err, apperr.KindConflict) {
 			return fmt.Errorf("seeding user %s: %w", du.username, err)

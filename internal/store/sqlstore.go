@@ -108,7 +108,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 // Users
 
-const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at, access_generation, disabled_at`
+const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at, access_generation, disabled_at, email, email_verified_at`
 
 // scanUser reads userColumns, then any extra columns into extra.
 func scanUser(row scanner, extra ...any) (User, error) {
@@ -117,26 +117,38 @@ func scanUser(row scanner, extra ...any) (User, error) {
 		created, updated int64
 		lastLogin        sql.NullInt64
 		disabled         sql.NullInt64
+		email            sql.NullString
+		verified         sql.NullInt64
 	)
-	dest := append([]any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &updated, &lastLogin, &u.AccessGeneration, &disabled}, extra...)
+	dest := append([]any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &updated, &lastLogin, &u.AccessGeneration, &disabled,
+		&email, &verified}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return User{}, err
 	}
 	u.CreatedAt, u.UpdatedAt, u.LastLoginAt = fromNanos(created), fromNanos(updated), fromNullNanos(lastLogin)
 	u.DisabledAt = fromNullNanos(disabled)
+	u.Email, u.EmailVerifiedAt = email.String, fromNullNanos(verified)
 	return u, nil
 }
 
 func (s *sqlStore) CreateUser(ctx context.Context, u *User) error {
+	return s.insertUser(ctx, s.w, u)
+}
+
+// insertUser inserts u (in tx, or on its own) and sets its ID and times.
+func (s *sqlStore) insertUser(ctx context.Context, db interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, u *User) error {
 	t := now()
-	err := s.w.QueryRowContext(ctx, s.q(`
-		INSERT INTO users (username, password_hash, role, created_at, updated_at, last_login_at)
-		VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+	err := db.QueryRowContext(ctx, s.q(`
+		INSERT INTO users (username, password_hash, role, created_at, updated_at, last_login_at, email, email_verified_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`),
 		u.Username, u.PasswordHash, u.Role, t.UnixNano(), t.UnixNano(), nullNanos(u.LastLoginAt),
+		nullEmail(u.Email), nullNanos(u.EmailVerifiedAt),
 	).Scan(&u.ID)
 	if err != nil {
 		if constraintOf(err) == uniqueViolation {
-			return apperr.New(apperr.KindConflict, "username is already taken")
+			return userConflict(err)
 		}
 		return dbError(err)
 	}
@@ -158,8 +170,8 @@ func (s *sqlStore) UserByID(ctx context.Context, id int64) (User, error) {
 	return retryRead(ctx, func() (User, error) { return s.user(ctx, `id = ?`, id) })
 }
 
-func (s *sqlStore) user(ctx context.Context, where string, arg any) (User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE `+where), arg))
+func (s *sqlStore) user(ctx context.Context, where string, args ...any) (User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, s.q(`SELECT `+userColumns+` FROM users WHERE `+where), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return User{}, apperr.New(apperr.KindNotFound, "user not found")
 	}
@@ -176,7 +188,7 @@ func (s *sqlStore) ListUsers(ctx context.Context) ([]UserSummary, error) {
 // userSummaries selects users with their active key count; where filters them.
 const userSummaries = `
 	SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at, u.access_generation,
-	       u.disabled_at, COUNT(k.id)
+	       u.disabled_at, u.email, u.email_verified_at, COUNT(k.id)
 	FROM users u
 	LEFT JOIN api_keys k ON k.user_id = u.id
 	     AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)`

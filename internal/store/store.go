@@ -37,6 +37,10 @@ type User struct {
 	AccessGeneration int64
 	// DisabledAt is when an admin disabled the user; nil while they may log in.
 	DisabledAt *time.Time
+	// Email is "" for none; stored normalised (recovery.NormalizeEmail), unique
+	// ignoring case. EmailVerifiedAt is when a mailed link proved it; nil: not yet.
+	Email           string
+	EmailVerifiedAt *time.Time
 }
 
 // UserSummary is a user as the admin list shows it.

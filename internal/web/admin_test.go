@@ -196,12 +196,15 @@ func TestAdminRoutesWork(t *testing.T) {
 				if err := json.Unmarshal([]byte(body), &fields); err != nil {
 					t.Fatalf("%v: %s", err, body)
 				}
-				want := []string{"active_keys", "created_at", "disabled_at", "email", "id", "last_login_at", "role", "second_factor", "sessions", "username"}
+				want := []string{"active_keys", "created_at", "disabled_at", "email", "email_verified_at", "id", "last_login_at", "role",
+					"second_factor", "sessions", "username"}
 				if got := jsonFields(fields); !slices.Equal(got, want) {
 					t.Errorf("fields %v, want %v", got, want)
 				}
-				if fields["email"] != nil || fields["second_factor"] != nil {
-					t.Errorf("email %v, second_factor %v: want null until they exist", fields["email"], fields["second_factor"])
+				// The demo users have verified addresses (issue 13).
+				if fields["email"] != "alice@example.com" || fields["email_verified_at"] == nil || fields["second_factor"] != nil {
+					t.Errorf("email %v verified %v, second_factor %v: want alice@example.com, a time, and null until it exists",
+						fields["email"], fields["email_verified_at"], fields["second_factor"])
 				}
 				var got adminUserJSON
 				_ = json.Unmarshal([]byte(body), &got)

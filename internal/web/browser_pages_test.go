@@ -50,6 +50,15 @@ var everyPage = []struct {
 	{"the audit log", "/admin/audit", []string{visitorAdmin}, nil},
 	{"one user, as an admin sees them", "/admin/users/3", []string{visitorAdmin}, nil},
 	{"a page that does not exist", "/no-such-page", []string{visitorAnonymous, visitorUser}, nil},
+	{"the forgotten-password page", "/password/forgot", []string{visitorAnonymous}, nil},
+	{"the forgotten-password page after asking", "/password/forgot", []string{visitorAnonymous}, func(t *testing.T, tab context.Context) {
+		run(t, tab, chromedp.SendKeys(chromedp.CSS("#forgot-login"), "nobody@example.com"),
+			chromedp.Click(chromedp.CSS("#forgot-form button[type=submit]")),
+			chromedp.WaitVisible(chromedp.CSS("#forgot-form .flash")))
+	}},
+	{"the reset page", "/password/reset?token=0123456789012345678901234567890123456789abc", []string{visitorAnonymous}, nil},
+	{"the address confirmation, a dead link", "/account/email/verify?token=nope", []string{visitorAnonymous, visitorUser}, nil},
+	{"the development mailbox", "/dev/mailbox", []string{visitorAnonymous}, nil},
 }
 
 // phoneWidth and phoneHeight are an iPhone 12-15's viewport in CSS pixels.
@@ -214,12 +223,9 @@ func TestKeysInPlace(t *testing.T) {
 		}
 		revoke := func(t *testing.T, row string) {
 			t.Helper()
-			run(t, tab,
-				clickThatConfirms("#"+row+" button"),
-				chromedp.Poll[chromedp.Void](`document.querySelector('#`+row+` .badge').textContent.trim() === 'revoked'`,
-					chromedp.WithPollingTimeout(10*time.Second)),
-			)
-			<-dialogs
+			clickAndConfirm(t, tab, dialogs, "#"+row+" button")
+			run(t, tab, chromedp.Poll[chromedp.Void](`document.querySelector('#`+row+` .badge').textContent.trim() === 'revoked'`,
+				chromedp.WithPollingTimeout(10*time.Second)))
 		}
 		// waitForActivity waits until the recent activity shows an event about key id.
 		waitForActivity := func(t *testing.T, action, name string) {

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -95,19 +94,11 @@ func TestBrowser(t *testing.T) {
 			}},
 			{"revoking asks first, then marks the key revoked in place", func(t *testing.T) {
 				dialogs := acceptDialogs(t, tab)
-				run(t, tab,
-					markPage(),
-					clickThatConfirms("#"+keyRow+" button"),
-					chromedp.Poll[chromedp.Void](`document.querySelector('#`+keyRow+` .badge').textContent.trim() === 'revoked'`,
-						chromedp.WithPollingTimeout(10*time.Second)),
-				)
+				run(t, tab, markPage())
+				mustContain(t, clickAndConfirm(t, tab, dialogs, "#"+keyRow+" button"), "Revoke the key", "ci-deploy")
+				run(t, tab, chromedp.Poll[chromedp.Void](`document.querySelector('#`+keyRow+` .badge').textContent.trim() === 'revoked'`,
+					chromedp.WithPollingTimeout(10*time.Second)))
 				assertSamePage(t, tab)
-				select {
-				case msg := <-dialogs:
-					mustContain(t, msg, "Revoke the key", "ci-deploy")
-				default:
-					t.Error("no confirmation was asked")
-				}
 			}},
 			{"logging out goes to the login page", func(t *testing.T) {
 				run(t, tab,
@@ -406,21 +397,27 @@ func assertSamePage(t *testing.T, tab context.Context) {
 	}
 }
 
-// clickThatConfirms clicks an element whose click opens a confirm dialog. The
-// click is queued from script so the call returns before the dialog blocks the
-// page: a CDP mouse click left waiting on a dialog fails at random with
-// "Inspected target navigated or closed". acceptDialogs answers the dialog.
-func clickThatConfirms(selector string) chromedp.Action[chromedp.Void] {
-	return chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
-		found, err := chromedp.Evaluate[bool](`(() => { const el = document.querySelector(`+strconv.Quote(selector)+`);
-			if (!el) return false;
-			setTimeout(() => el.click(), 0);
-			return true; })()`)(ctx, tgt)
-		if err == nil && !found {
-			err = fmt.Errorf("no element %s to click", selector)
-		}
-		return err
-	})
+// clickAndConfirm clicks an element whose click opens a confirm dialog, waits
+// until acceptDialogs (dialogs) has accepted it, and returns its message. The
+// click is queued from script so no CDP call is in flight while the dialog blocks
+// the page: a mouse click or an evaluation left waiting on a dialog fails at
+// random with "Inspected target navigated or closed".
+func clickAndConfirm(t *testing.T, tab context.Context, dialogs <-chan string, selector string) string {
+	t.Helper()
+	found := eval[bool](t, tab, `(() => { const el = document.querySelector(`+strconv.Quote(selector)+`);
+		if (!el) return false;
+		setTimeout(() => el.click(), 0);
+		return true; })()`)
+	if !found {
+		t.Fatalf("no element %s to click", selector)
+	}
+	select {
+	case msg := <-dialogs:
+		return msg
+	case <-time.After(10 * time.Second):
+		t.Fatalf("clicking %s asked no confirmation", selector)
+		return ""
+	}
 }
 
 // acceptDialogs accepts every JavaScript dialog of the tab and sends its message.

@@ -12,18 +12,20 @@ import (
 )
 
 // adminUserResponse is one user as GET /admin/users/:id and the admin actions
-// answer. Email and SecondFactor are null until those features exist.
+// answer. SecondFactor is null until that feature exists.
 type adminUserResponse struct {
-	ID           int64      `json:"id"`
-	Username     string     `json:"username"`
-	Email        *string    `json:"email"`
-	Role         string     `json:"role"`
-	CreatedAt    time.Time  `json:"created_at"`
-	LastLoginAt  *time.Time `json:"last_login_at"`
-	DisabledAt   *time.Time `json:"disabled_at"`
-	SecondFactor *string    `json:"second_factor"`
-	ActiveKeys   int        `json:"active_keys"`
-	Sessions     int        `json:"sessions"` // live sessions
+	ID       int64   `json:"id"`
+	Username string  `json:"username"`
+	Email    *string `json:"email"`
+	// EmailVerifiedAt is when the address was confirmed through its link; null: not.
+	EmailVerifiedAt *time.Time `json:"email_verified_at"`
+	Role            string     `json:"role"`
+	CreatedAt       time.Time  `json:"created_at"`
+	LastLoginAt     *time.Time `json:"last_login_at"`
+	DisabledAt      *time.Time `json:"disabled_at"`
+	SecondFactor    *string    `json:"second_factor"`
+	ActiveKeys      int        `json:"active_keys"`
+	Sessions        int        `json:"sessions"` // live sessions
 }
 
 // adminUserPage is what the admin's page of one user shows.
@@ -72,8 +74,9 @@ func (s *server) adminUser(c *fiber.Ctx, id int64) (adminUserResponse, error) {
 	if err != nil {
 		return adminUserResponse{}, err
 	}
-	return adminUserResponse{ID: u.ID, Username: u.Username, Role: u.Role, CreatedAt: u.CreatedAt,
-		LastLoginAt: u.LastLoginAt, DisabledAt: u.DisabledAt, ActiveKeys: u.ActiveKeys, Sessions: n}, nil
+	return adminUserResponse{ID: u.ID, Username: u.Username, Email: emailOf(u.User), EmailVerifiedAt: u.EmailVerifiedAt,
+		Role: u.Role, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt, DisabledAt: u.DisabledAt, ActiveKeys: u.ActiveKeys,
+		Sessions: n}, nil
 }
 
 // GET /admin/users/:id: one user, and what an admin can do about them.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,7 +16,7 @@ var (
 	loginForm = &form{id: "login-form", view: view{page: pageLogin, fragment: fragLoginForm},
 		title: "Log in", nav: "login", fields: []string{"username", "next"}}
 	registerForm = &form{id: "register-form", view: view{page: pageRegister, fragment: fragRegisterForm},
-		title: "Create an account", nav: "register", fields: []string{"username"}}
+		title: "Create an account", nav: "register", fields: []string{"username", "email"}}
 	passwordForm = &form{id: "password-form", view: view{page: pageAccount, fragment: fragPasswordForm},
 		title: "Account", nav: "account"}
 )
@@ -81,7 +82,14 @@ func (s *server) handleRegister(c *fiber.Ctx) error {
 	if isForm(c) && c.FormValue("confirm_password") != cr.Password {
 		return apperr.Validation("Validation error", apperr.FieldError{Field: "confirm_password", Message: "does not match the password"})
 	}
-	u, err := s.auth.CreateUser(c.UserContext(), cr.Username, cr.Password, store.RoleUser)
+	email, err := registerEmail(c)
+	if err != nil {
+		return err
+	}
+	u, err := s.recovery.Register(c.UserContext(), cr.Username, cr.Password, email)
+	if errors.Is(err, store.ErrEmailTaken) {
+		return err
+	}
 	if apperr.Is(err, apperr.KindConflict) {
 		return &apperr.Error{Kind: apperr.KindConflict, Message: "Username is already taken",
 			Fields: []apperr.FieldError{{Field: "username", Message: "is already taken"}}, Err: err}
@@ -104,7 +112,13 @@ func (s *server) handleRegister(c *fiber.Ctx) error {
 
 // GET /account
 func (s *server) handleAccountPage(c *fiber.Ctx) error {
-	return s.render(c, fiber.StatusOK, passwordForm.view, s.viewData(c, passwordForm.title, passwordForm.nav))
+	data := s.viewData(c, passwordForm.title, passwordForm.nav)
+	page, err := s.accountPage(c)
+	if err != nil {
+		return err
+	}
+	data.Page = page
+	return s.render(c, fiber.StatusOK, passwordForm.view, data)
 }
 
 // passwordChange is the JSON body of POST /account/password.

@@ -19,6 +19,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"fiberauth/internal/store"
 )
 
 // browserOnlyRoutes serve HTML or assets only; everything else the app serves is a
@@ -36,6 +38,12 @@ var browserOnlyRoutes = map[string]bool{
 	// The plain-form twins of PUT /admin/users/{id}/role and DELETE .../second-factor.
 	"POST /admin/users/{id}/role":                true,
 	"POST /admin/users/{id}/second-factor/reset": true,
+	// The pages of the reset link (their JSON twins are POST /password/...).
+	"GET /password/forgot": true,
+	"GET /password/reset":  true,
+	// Development only (the route does not exist in production, so the document,
+	// which production serves too, leaves it out); its JSON is in the README.
+	"GET /dev/mailbox": true,
 }
 
 // protocolOps answer errors in RFC 6749's shape (OAuthError), not the envelope.
@@ -175,6 +183,15 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"roll key", jsonRequest("POST", "/keys/2/roll", `{"grace":"1h"}`, "Cookie", sessionHeader), 201},
 		{"roll key, not yours", jsonRequest("POST", "/keys/1/roll", `{}`, "Cookie", sessionHeader), 404},
 		{"roll key, bad grace", jsonRequest("POST", "/keys/2/roll", `{"grace":"1y"}`, "Cookie", sessionHeader), 422},
+		{"forgot password", jsonRequest("POST", "/password/forgot", `{"login":"alice"}`), 202},
+		{"forgot password, unknown", jsonRequest("POST", "/password/forgot", `{"login":"nobody@example.com"}`), 202},
+		{"forgot password, no login", jsonRequest("POST", "/password/forgot", `{}`), 422},
+		{"reset password, bad token", jsonRequest("POST", "/password/reset", `{"token":"nope","new_password":"a-better-password"}`), 422},
+		{"change email", jsonRequest("POST", "/account/email", `{"email":"john.new@example.org"}`, "Cookie", sessionHeader), 202},
+		{"change email, taken", jsonRequest("POST", "/account/email", `{"email":"ADMIN@example.com"}`, "Cookie", sessionHeader), 409},
+		{"change email, not an address", jsonRequest("POST", "/account/email", `{"email":"nope"}`, "Cookie", sessionHeader), 422},
+		{"change email, anonymous", jsonRequest("POST", "/account/email", `{"email":"x@example.org"}`), 401},
+		{"verify email, bad token", request("GET", "/account/email/verify?token=nope", ""), 422},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -347,6 +364,18 @@ func TestDocumentedExamplesWork(t *testing.T) {
 // keyed by operation: a session's handle is random, so the example's is replaced
 // by that of the session the request carries.
 var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
+	// The example's token is made live: its digest is stored as alice's.
+	"resetPassword": func(t *testing.T, a *testApp, _ *http.Request) {
+		t.Helper()
+		a.liveToken(t, store.TokenReset, "kX3vQ9pL2mN8rT5wY7zB4cD6fH1jG0sAeUiOoPqRsTu")
+	},
+	"verifyEmail": func(t *testing.T, a *testApp, req *http.Request) {
+		t.Helper()
+		token := "lPd7nJ0m2i9q3YrX5vBc8kWfA1sE6tHgUoZyRxQwTeM"
+		a.liveToken(t, store.TokenVerify, token)
+		req.URL.RawQuery = "token=" + token
+		req.RequestURI = req.URL.RequestURI()
+	},
 	"endSession": func(t *testing.T, a *testApp, req *http.Request) {
 		t.Helper()
 		list := request("GET", "/account/sessions", "")
@@ -369,7 +398,7 @@ var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
 // presence is compared with the example.
 var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
 	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true, "at": true, "client_ip": true, "disabled_at": true,
-	"access_token": true, "refresh_token": true, "x": true, "kid": true}
+	"access_token": true, "refresh_token": true, "x": true, "kid": true, "email_verified_at": true}
 
 // variesByClient are the fields, by where they stand, that depend on the client the
 // test is (its address and User-Agent) or are random.

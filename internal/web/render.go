@@ -148,6 +148,8 @@ var flashMessages = map[string]string{
 	"password-changed": "Your password has been changed. Your other sessions have been signed out.",
 	"registered":       "Welcome! Your account is ready and you are logged in.",
 	"key-revoked":      "The key has been revoked. It stops working at once.",
+	"email-sent":       "A verification link is on its way to the new address. Open it to confirm the address.",
+	"password-reset":   "Your password has been reset and every session signed out. Log in with the new password.",
 	"session-ended":    "That session has been signed out. It stops working at once, everywhere.",
 	"sessions-ended":   "Your other sessions have been signed out.",
 	"key-secret-gone":  "The new key's secret can no longer be shown. If you did not copy it, revoke the key and create another.",

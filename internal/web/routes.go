@@ -113,6 +113,20 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/keys/:id/roll", chain(inForm(s.keyRollForm()), session, apiLimit, s.handleKeyRoll)...)
 
 	// Email: verification, password reset and the development mailbox (handlers_mail.go).
+	// Asking for a reset link is limited per client and per account; a reset with a
+	// link that does not work counts as a failed login of the client.
+	app.Post("/account/email", chain(inForm(s.emailForm()), session, apiLimit, s.emailEnabled, s.emailThrottle(),
+		s.handleEmailChange)...)
+	app.Get("/account/email/verify", chain(page, s.handleEmailVerify)...)
+	app.Get("/password/forgot", chain(noStore, s.sessionAuth(true), csrfLogin, s.handleForgotPage)...)
+	app.Post("/password/forgot", chain(noStore, inForm(forgotForm), apiLimit, csrfLogin, s.emailEnabled, s.forgotLimit,
+		s.handleForgot)...)
+	app.Get("/password/reset", chain(noStore, s.sessionAuth(true), csrfLogin, s.handleResetPage)...)
+	app.Post("/password/reset", chain(noStore, inForm(resetForm), apiLimit, csrfLogin, s.resetThrottle(), s.handleReset)...)
+	if !s.cfg.Production() {
+		// Every mail, reset links included: never in production.
+		app.Get("/dev/mailbox", chain(noStore, s.sessionAuth(true), csrfLogin, s.handleDevMailbox)...)
+	}
 }
 
 // chain flattens handlers and handler lists into one route's handler list.

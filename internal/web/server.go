@@ -23,6 +23,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/handoff"
+	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/throttle"
@@ -53,6 +54,9 @@ type Deps struct {
 	// APIDoc is the OpenAPI document served at /openapi.json (without its demo
 	// credentials unless Config.DemoData).
 	APIDoc *apidoc.Doc
+	// Recovery verifies email addresses and resets passwords (mail through the
+	// outbox). Required.
+	Recovery *recovery.Service
 	// CSRFKey signs the CSRF tokens of visitors who have no session; every
 	// instance must have the same one (service.New reads it from the database).
 	// At least 32 bytes. Required.
@@ -74,10 +78,11 @@ type server struct {
 	trusted      []netip.Prefix
 	baseCtx      context.Context
 	assets       *staticFiles
-	playground   *playground    // what /playground may call (playground.go)
-	apiRef       *apiReference  // the /docs page, built once (apiref.go)
-	handoff      *handoff.Store // a new key's secret, from POST /keys to the dashboard
-	tokens       *token.Service
+	playground   *playground             // what /playground may call (playground.go)
+	apiRef       *apiReference           // the /docs page, built once (apiref.go)
+	handoff      *handoff.Store          // a new key's secret, from POST /keys to the dashboard
+	tokens       *token.Service          // access and refresh tokens (handlers_tokens.go)
+	recovery     *recovery.Service       // email verification and password reset (handlers_mail.go)
 	serve        fasthttp.RequestHandler // this app's own handler, for the playground's calls
 
 	// renderErrorPage, when set, renders an error for browsers.
@@ -87,8 +92,8 @@ type server struct {
 // NewServer builds the application from its dependencies. Missing views or static
 // files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
-	if d.Views == nil || d.Static == nil || d.APIDoc == nil || len(d.CSRFKey) < 32 || d.Tokens == nil {
-		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Tokens and a 32-byte Deps.CSRFKey are required")
+	if d.Views == nil || d.Static == nil || d.APIDoc == nil || d.Tokens == nil || d.Recovery == nil || len(d.CSRFKey) < 32 {
+		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Tokens, Deps.Recovery and a 32-byte Deps.CSRFKey are required")
 	}
 	assets, err := newStaticFiles(d.Static)
 	if err != nil {
@@ -127,6 +132,7 @@ func NewServer(d Deps) *fiber.App {
 		apiRef:       ref,
 		handoff:      handoff.New(d.Shared, newKeyHandoffTTL, d.Auth.Now),
 		tokens:       d.Tokens,
+		recovery:     d.Recovery,
 	}
 	s.renderErrorPage = s.renderError
 	if s.log == nil {

@@ -16,6 +16,8 @@ import (
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
+	"fiberauth/internal/mail"
+	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
@@ -39,6 +41,9 @@ type testApp struct {
 	csrf     []byte // the key that signs visitors' CSRF tokens
 	tokens   *token.Service
 	tokenKey []byte // the SECRETS_KEY its signing keys are sealed under
+	// recovery is the app's email service; its worker is not running (tests call
+	// ProcessResetRequests), unless a test starts it.
+	recovery *recovery.Service
 }
 
 func (a *testApp) csrfKey(t testing.TB) []byte {
@@ -100,6 +105,11 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 	logs := &testenv.Buffer{}
 	csrfKey := []byte(rand.Text() + rand.Text())
 	tokens, tokenKey := newTestTokens(t, cfg, st, storage, svc, clock)
+	templates, err := mail.LoadTemplates(views.FS)
+	if err != nil {
+		t.Fatalf("mail templates: %v", err)
+	}
+	rec := recovery.New(recovery.Options{Store: st, Auth: svc, Templates: templates, PublicURL: cfg.PublicURL, Now: clock.Now})
 	app := NewServer(Deps{
 		Config:   cfg,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -111,9 +121,10 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 		APIDoc:   doc,
 		CSRFKey:  csrfKey,
 		Tokens:   tokens,
+		Recovery: rec,
 	})
 	return &testApp{app: app, doc: doc, logs: logs, auth: svc, store: st, clock: clock, cfg: cfg, shared: storage, csrf: csrfKey,
-		tokens: tokens, tokenKey: tokenKey}
+		tokens: tokens, tokenKey: tokenKey, recovery: rec}
 }
 
 // testViews parses the embedded templates, failing the test on a template error.

@@ -27,6 +27,10 @@ const (
 	pagePlayground = "pages/playground"
 	pageDocs       = "pages/docs"
 	pageSessions   = "pages/account_sessions"
+	pageForgot     = "pages/password_forgot"
+	pageReset      = "pages/password_reset"
+	pageVerify     = "pages/email_verify"
+	pageMailbox    = "pages/dev_mailbox"
 
 	fragLoginForm    = "partials/login_form"
 	fragRegisterForm = "partials/register_form"
@@ -37,6 +41,9 @@ const (
 	fragError        = "partials/error"
 	fragSessions     = "partials/sessions"
 	fragAdminUser    = "partials/admin_user"
+	fragForgotForm   = "partials/forgot_form"
+	fragResetForm    = "partials/reset_form"
+	fragEmailForm    = "partials/email_form"
 
 	fragPlaygroundForm = "partials/playground_form"
 	fragExchanges      = "partials/exchanges"
@@ -59,7 +66,8 @@ func NewViews(fsys fs.FS, reload bool) (*html.Engine, error) {
 		pageAdminUsers, pageError, fragLoginForm, fragRegisterForm, fragPasswordForm, fragKeyForm,
 		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges,
 		pageSessions, fragSessions, pageAdminAudit, fragAuditFilter, fragAuditRows,
-		pageAdminUser, fragAdminUser} {
+		pageAdminUser, fragAdminUser, pageForgot, pageReset, pageVerify, pageMailbox, fragForgotForm, fragResetForm,
+		fragEmailForm} {
 		if engine.Templates.Lookup(name) == nil {
 			return nil, fmt.Errorf("views: template %q is missing", name)
 		}
