@@ -37,6 +37,9 @@ type User struct {
 	AccessGeneration int64
 	// DisabledAt is when an admin disabled the user; nil while they may log in.
 	DisabledAt *time.Time
+	// SecondFactor is the user's second factor ("totp"), "" for none; read with
+	// the password hash (secondfactor.go).
+	SecondFactor string
 }
 
 // UserSummary is a user as the admin list shows it.
