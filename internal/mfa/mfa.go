@@ -360,3 +360,15 @@ func hashCode(canonical string) string {
 	sum := sha256.Sum256([]byte("recovery:" + canonical))
 	return hex.EncodeToString(sum[:])
 }
+
+// Factor is the user's second factor: "totp" once confirmed, else "".
+func (s *Service) Factor(ctx context.Context, userID int64) (string, error) {
+	row, err := s.store.TOTP(ctx, userID)
+	if apperr.Is(err, apperr.KindNotFound) {
+		return "", nil
+	}
+	if err != nil || row.ConfirmedAt == nil {
+		return "", err
+	}
+	return store.SecondFactorTOTP, nil
+}

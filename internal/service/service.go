@@ -18,6 +18,7 @@ import (
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
+	"fiberauth/internal/mfa"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
@@ -114,6 +115,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, fmt.Errorf("reading the CSRF signing key: %w", err)
 	}
+	secondFactor, err := mfa.New(mfa.Options{Store: core.Store, Shared: storage, SecretsKey: core.SecretsKey})
+	if err != nil {
+		core.Close()
+		return nil, fmt.Errorf("SECRETS_KEY: %w", err)
+	}
 	app := web.NewServer(web.Deps{
 		Config: cfg,
 		Logger: logger,
@@ -123,6 +129,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 			AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 			Secure:          cfg.Production(),
 		}),
+		MFA:          secondFactor,
 		Shared:       storage,
 		StorageReady: storagePing(storage),
 		Views:        engine,

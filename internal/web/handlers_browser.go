@@ -102,11 +102,6 @@ func (s *server) handleRegister(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(registerResponse{ID: u.ID, Username: u.Username, Role: u.Role})
 }
 
-// GET /account
-func (s *server) handleAccountPage(c *fiber.Ctx) error {
-	return s.render(c, fiber.StatusOK, passwordForm.view, s.viewData(c, passwordForm.title, passwordForm.nav))
-}
-
 // passwordChange is the JSON body of POST /account/password.
 type passwordChange struct {
 	Current string `json:"current_password"`
@@ -168,6 +163,7 @@ type userResponse struct {
 	LastLoginAt *time.Time `json:"last_login_at"`
 	ActiveKeys  int        `json:"active_keys"`
 	Disabled    bool       `json:"-"` // for the page; GET /admin/users/:id has disabled_at
+	TwoFactor   bool       `json:"-"` // for the page; GET /admin/users/:id has second_factor
 }
 
 // GET /admin/users: every user, for admins.
@@ -179,7 +175,7 @@ func (s *server) handleAdminUsers(c *fiber.Ctx) error {
 	out := make([]userResponse, 0, len(users))
 	for _, u := range users {
 		out = append(out, userResponse{ID: u.ID, Username: u.Username, Role: u.Role, CreatedAt: u.CreatedAt,
-			LastLoginAt: u.LastLoginAt, ActiveKeys: u.ActiveKeys, Disabled: u.DisabledAt != nil})
+			LastLoginAt: u.LastLoginAt, ActiveKeys: u.ActiveKeys, Disabled: u.DisabledAt != nil, TwoFactor: u.SecondFactor != ""})
 	}
 	if browser(c) {
 		data := s.viewData(c, "Users", "admin")

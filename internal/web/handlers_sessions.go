@@ -46,7 +46,11 @@ func (s *server) userSessions(c *fiber.Ctx) ([]sessionResponse, error) {
 			LastSeenAt: l.LastSeenAt, ExpiresAt: l.ExpiresAt, IP: l.ClientIP, UserAgent: l.UserAgent,
 			Device: deviceLabel(l.UserAgent)})
 	}
-	return out, nil
+	remembered, err := s.rememberedSessions(c, p) // handlers_totp.go
+	if err != nil {
+		return nil, err
+	}
+	return append(out, remembered...), nil
 }
 
 // deviceLabel is a short human name for a User-Agent, e.g. "Chrome 156 on Linux",
@@ -101,8 +105,14 @@ func (s *server) handleSessionEnd(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !found {
-		return errSessionNotFound
+	if !found { // a remembered browser has a handle of the same kind (handlers_totp.go)
+		if found, err = s.forgetRemembered(c, p, handle); err != nil {
+			return err
+		}
+		if !found {
+			return errSessionNotFound
+		}
+		return s.sessionsAnswer(c, "browser-forgotten", fiber.StatusNoContent, nil)
 	}
 	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "session.end", s.clientIP(c), "success", "session "+handle))
 	if wasAsking { // this very session: as a logout
