@@ -461,3 +461,70 @@ func TestTOTPWithoutJavaScript(t *testing.T) {
 		}
 	})
 }
+
+// enrolledUser registers a user with TOTP on and returns a Cookie header of their
+// session and one of a pending login of theirs (its password step done).
+func enrolledUser(t testing.TB, a *testApp, username, password string) (sessionHeader, pendingHeader string) {
+	t.Helper()
+	if _, err := a.auth.CreateUser(t.Context(), username, password, "user"); err != nil {
+		t.Fatal(err)
+	}
+	c := a.client()
+	c.jsonLogin(t, username, password)
+	enrolTOTP(t, a, c)
+	s := c.jar[sessions.CookieName]
+	passwordStep(t, c, username, password)
+	p := c.jar[pendingCookie]
+	return s.Name + "=" + s.Value, p.Name + "=" + p.Value
+}
+
+// liveBodies make the bodies of documented examples that only the running app can
+// know (a current TOTP code), keyed by operation; they may also change the request
+// (its session, after an enrolment that renewed it).
+var liveBodies = map[string]func(t *testing.T, a *testApp, req *http.Request, body []byte) []byte{
+	"confirmTOTP": func(t *testing.T, a *testApp, req *http.Request, body []byte) []byte {
+		c := clientOf(a, req)
+		resp, got := c.jsonDo(t, "POST", "/account/totp", `{}`)
+		var e mfa.Enrolment
+		if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(got), &e) != nil {
+			t.Fatalf("start: %d %s", resp.StatusCode, got)
+		}
+		return []byte(`{"code":"` + a.totpCode(t, e.Secret) + `"}`)
+	},
+	"disableTOTP": func(t *testing.T, a *testApp, req *http.Request, body []byte) []byte {
+		secret := enrolFor(t, a, req)
+		return []byte(`{"password":"password123","code":"` + a.totpCode(t, secret) + `"}`)
+	},
+	"regenerateRecoveryCodes": func(t *testing.T, a *testApp, req *http.Request, body []byte) []byte {
+		enrolFor(t, a, req)
+		return body
+	},
+	"verifyLogin": func(t *testing.T, a *testApp, req *http.Request, body []byte) []byte {
+		c := a.client()
+		c.jsonLogin(t, "alice", "password123")
+		secret, _ := enrolTOTP(t, a, c)
+		passwordStep(t, c, "alice", "password123")
+		req.AddCookie(c.jar[pendingCookie])
+		return []byte(`{"code":"` + a.totpCode(t, secret) + `"}`)
+	},
+}
+
+// clientOf is a client holding the cookies of req.
+func clientOf(a *testApp, req *http.Request) *client {
+	c := a.client()
+	for _, ck := range req.Cookies() {
+		c.jar[ck.Name] = ck
+	}
+	return c
+}
+
+// enrolFor turns TOTP on for the session of req, which it then carries the new
+// session of (turning TOTP on renews it), and returns the secret.
+func enrolFor(t testing.TB, a *testApp, req *http.Request) string {
+	t.Helper()
+	c := clientOf(a, req)
+	secret, _ := enrolTOTP(t, a, c)
+	req.Header.Del("Cookie")
+	req.AddCookie(c.jar[sessions.CookieName])
+	return secret
+}
