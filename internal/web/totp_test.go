@@ -528,3 +528,52 @@ func enrolFor(t testing.TB, a *testApp, req *http.Request) string {
 	req.AddCookie(c.jar[sessions.CookieName])
 	return secret
 }
+
+// TestPlaygroundShowsBothSteps: for a user with a second factor, the playground's
+// exchange lists the password step (202) and the code step, and a user without one
+// sees the exchange as before.
+func TestPlaygroundShowsBothSteps(t *testing.T) {
+	a := newTestApp(t, nil)
+	c := a.client()
+	c.jsonLogin(t, "john", "secret123")
+	secret, _ := enrolTOTP(t, a, c)
+	p := a.playground(t)
+	for _, tc := range []struct {
+		name       string
+		form       []string
+		wantStatus int
+		want       []string
+		notWant    []string
+	}{
+		{"a session route without a code stops at the 202", []string{"op", "dashboard", "auth", "session", "username", "john", "password", "secret123"},
+			202, []string{"<code>POST /login</code> → <strong>202</strong>", "not sent: type a code", "not sent: there is no session"},
+			[]string{"GET /dashboard HTTP/1.1"}},
+		{"a session route with the code", []string{"op", "dashboard", "auth", "session", "username", "john", "password", "secret123", "code", "CODE"},
+			200, []string{"<code>POST /login</code> → <strong>202</strong>", "<code>POST /login/verify</code> → <strong>200</strong>",
+				"Welcome to your dashboard, john!", "<code>POST /logout</code> → <strong>200</strong>"}, nil},
+		{"the login route with a wrong code", []string{"op", "login", "auth", "session", "username", "john", "password", "secret123", "code", "000000"},
+			401, []string{"<code>POST /login</code> → <strong>202</strong>", "POST /login/verify HTTP/1.1", "login_pending=••••••••", "Invalid code"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			form := slicesReplace(tc.form, "CODE", a.totpCode(t, secret))
+			a.nextStep()
+			_, body := p.send(t, form...)
+			if got := innerStatus(t, body); got != tc.wantStatus {
+				t.Fatalf("exchange shows %d, want %d:\n%s", got, tc.wantStatus, body)
+			}
+			mustContain(t, body, tc.want...)
+			mustNotContain(t, body, tc.notWant...)
+		})
+	}
+}
+
+func slicesReplace(s []string, old, new string) []string {
+	out := make([]string, len(s))
+	for i, v := range s {
+		if v == old {
+			v = new
+		}
+		out[i] = v
+	}
+	return out
+}
