@@ -489,7 +489,7 @@ func (s *server) showRecoveryCodes(c *fiber.Ctx, codes []string) error {
 		c.Cookie(&fiber.Cookie{Name: recoveryCodesCookie, Value: ticket, Path: recoveryCodesCookiePath,
 			MaxAge: int(newKeyHandoffTTL / time.Second), Secure: s.cfg.Production(), HTTPOnly: true,
 			SameSite: fiber.CookieSameSiteLaxMode})
-		return redirect(c, "/account#recovery-codes")
+		return redirect(c, "/account") // not "#...": htmx would only scroll a page already there
 	}
 	s.log.WarnContext(c.UserContext(), "handing the recovery codes to the next page failed; showing them here",
 		"request_id", requestID(c), "err", err)
