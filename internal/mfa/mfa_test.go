@@ -58,7 +58,17 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "mfa.db")
+	return newFixtureOn(t, filepath.Join(t.TempDir(), "mfa.db"))
+}
+
+// onBothDatabases runs f on SQLite and, when TEST_POSTGRES_URL is set, PostgreSQL.
+func onBothDatabases(t *testing.T, f func(t *testing.T, fx *fixture)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, newFixture(t)) })
+	t.Run("postgres", func(t *testing.T) { f(t, newFixtureOn(t, testenv.PostgresURL(t))) })
+}
+
+func newFixtureOn(t *testing.T, path string) *fixture {
+	t.Helper()
 	st, err := store.Open(t.Context(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +156,10 @@ func TestCodeReplayIsRefused(t *testing.T) {
 }
 
 func TestCodeReplayAtOnceOnlyOneWins(t *testing.T) {
-	f := newFixture(t)
+	onBothDatabases(t, testCodeReplayAtOnce)
+}
+
+func testCodeReplayAtOnce(t *testing.T, f *fixture) {
 	secret, _ := f.enrol(t)
 	f.clock.Advance(30 * time.Second)
 	c := code(t, secret, f.clock.Now())
@@ -186,7 +199,10 @@ func TestSkew(t *testing.T) {
 }
 
 func TestRecoveryCodeWorksOnceUnderConcurrency(t *testing.T) {
-	f := newFixture(t)
+	onBothDatabases(t, testRecoveryCodeOnce)
+}
+
+func testRecoveryCodeOnce(t *testing.T, f *fixture) {
 	_, codes := f.enrol(t)
 	var wins atomic.Int32
 	testenv.Concurrently(2, func(int) {
