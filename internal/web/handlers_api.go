@@ -94,7 +94,7 @@ func (s *server) handleLogin(c *fiber.Ctx) error {
 		return err
 	}
 	if p.SecondFactor != "" { // handlers_totp.go
-		return s.secondFactorStep(c, p, c.FormValue("next"))
+		return s.secondFactorStep(c, p, localPath(c.FormValue("next"), ""))
 	}
 	if _, err := s.sessions.Start(c, p, s.login(c, loginPassword)); err != nil {
 		return err
