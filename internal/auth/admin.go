@@ -130,14 +130,27 @@ func (s *Service) LogoutEverywhere(ctx context.Context, actor Actor, userID int6
 	return u, nil
 }
 
-// ResetSecondFactor removes a user's second factors. None exist yet, so it only
-// records that it was asked; once TOTP and passkeys exist, it removes them here.
+// ResetSecondFactor removes a user's second factors: the TOTP secret, recovery
+// codes and remembered browsers (and, once they exist, passkeys: below).
 func (s *Service) ResetSecondFactor(ctx context.Context, actor Actor, userID int64) (store.User, error) {
 	u, err := s.store.UserByID(ctx, userID)
 	if err != nil {
 		return store.User{}, err
 	}
-	s.auditAdmin(ctx, actor, ActionUserResetSecondFactor, u, "no second factor enrolled")
+	hadTOTP, err := s.store.RemoveSecondFactor(ctx, userID)
+	if err != nil {
+		return store.User{}, err
+	}
+	// Passkeys: remove them here too.
+	// A Basic credential cached with the factor would still be refused (403) for up
+	// to its TTL: the safe direction; drop this process's copy at once.
+	s.creds.ForgetUser(userID)
+	detail := "no second factor enrolled"
+	if hadTOTP {
+		detail = "TOTP, recovery codes and remembered browsers removed"
+	}
+	u.SecondFactor = ""
+	s.auditAdmin(ctx, actor, ActionUserResetSecondFactor, u, detail)
 	return u, nil
 }
 

@@ -50,5 +50,5 @@ func RolePermissions(role string) []string {
 
 func userPrincipal(u store.User, method string) Principal {
 	return Principal{UserID: u.ID, Username: u.Username, Role: u.Role, Method: method, Permissions: RolePermissions(u.Role),
-		Generation: u.AccessGeneration}
+		Generation: u.AccessGeneration, SecondFactor: u.SecondFactor}
 }

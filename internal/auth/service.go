@@ -150,7 +150,7 @@ func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 func (s *Service) VerifyPassword(ctx context.Context, username, password string) (Principal, error) {
 	k := s.creds.mac(username, password)
 	if p, ok := s.cachedPassword(ctx, k); ok {
-		return p, nil
+		return passwordEnough(p)
 	}
 	// Requests carrying the same credential at the same time (a client's parallel
 	// connections, or all those in flight when its entry expires) share one bcrypt
@@ -169,7 +169,16 @@ func (s *Service) VerifyPassword(ctx context.Context, username, password string)
 	if err != nil {
 		return Principal{}, err
 	}
-	return v.(Principal), nil
+	return passwordEnough(v.(Principal))
+}
+
+// passwordEnough refuses a right password of a user with a second factor where no
+// code can follow it (VerifyPassword's callers: HTTP Basic, the token grant).
+func passwordEnough(p Principal) (Principal, error) {
+	if p.SecondFactor != "" {
+		return Principal{}, ErrSecondFactorRequired
+	}
+	return p, nil
 }
 
 // cachedPassword answers from the credential cache when the entry is current: not
@@ -257,11 +266,24 @@ func (s *Service) Login(ctx context.Context, username, password, clientIP string
 		return Principal{}, err
 	}
 	p.Method = MethodSession
+	if p.SecondFactor != "" {
+		// Half a login: it is recorded once the second factor is checked too
+		// (CompleteLogin).
+		s.Audit(ctx, store.AuditEvent{Actor: p.Username, Action: "login.password", ClientIP: clientIP, Outcome: "success",
+			Detail: "second factor required"})
+		return p, nil
+	}
+	s.CompleteLogin(ctx, p, clientIP, "")
+	return p, nil
+}
+
+// CompleteLogin records a login whose every factor has been checked; detail says
+// how the second one was, if any ("" for none).
+func (s *Service) CompleteLogin(ctx context.Context, p Principal, clientIP, detail string) {
 	if err := s.store.RecordLogin(ctx, p.UserID, s.now().UTC()); err != nil {
 		s.log.WarnContext(ctx, "record login failed", "user_id", p.UserID, "err", err)
 	}
-	s.Audit(ctx, store.AuditEvent{Actor: p.Username, Action: "login", ClientIP: clientIP, Outcome: "success"})
-	return p, nil
+	s.Audit(ctx, store.AuditEvent{Actor: p.Username, Action: "login", ClientIP: clientIP, Outcome: "success", Detail: detail})
 }
 
 // auditName keeps what an anonymous client typed as a username printable and short.

@@ -19,6 +19,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/mail"
+	"fiberauth/internal/mfa"
 	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
@@ -145,6 +146,11 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, fmt.Errorf("reading the CSRF signing key: %w", err)
 	}
+	secondFactor, err := mfa.New(mfa.Options{Store: core.Store, Shared: storage, SecretsKey: core.SecretsKey})
+	if err != nil {
+		core.Close()
+		return nil, fmt.Errorf("SECRETS_KEY: %w", err)
+	}
 	app := web.NewServer(web.Deps{
 		Config: cfg,
 		Logger: logger,
@@ -154,6 +160,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 			AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 			Secure:          cfg.Production(),
 		}),
+		MFA:          secondFactor,
 		Shared:       storage,
 		StorageReady: storagePing(storage),
 		Views:        engine,

@@ -108,7 +108,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 // Users
 
-const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at, access_generation, disabled_at, email, email_verified_at`
+const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at, access_generation, disabled_at, email, email_verified_at, second_factor`
 
 // scanUser reads userColumns, then any extra columns into extra.
 func scanUser(row scanner, extra ...any) (User, error) {
@@ -121,7 +121,7 @@ func scanUser(row scanner, extra ...any) (User, error) {
 		verified         sql.NullInt64
 	)
 	dest := append([]any{&u.ID, &u.Username, &u.PasswordHash, &u.Role, &created, &updated, &lastLogin, &u.AccessGeneration, &disabled,
-		&email, &verified}, extra...)
+		&email, &verified, &u.SecondFactor}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return User{}, err
 	}
@@ -188,7 +188,7 @@ func (s *sqlStore) ListUsers(ctx context.Context) ([]UserSummary, error) {
 // userSummaries selects users with their active key count; where filters them.
 const userSummaries = `
 	SELECT u.id, u.username, u.password_hash, u.role, u.created_at, u.updated_at, u.last_login_at, u.access_generation,
-	       u.disabled_at, u.email, u.email_verified_at, COUNT(k.id)
+	       u.disabled_at, u.email, u.email_verified_at, u.second_factor, COUNT(k.id)
 	FROM users u
 	LEFT JOIN api_keys k ON k.user_id = u.id
 	     AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?)`

@@ -41,6 +41,9 @@ type User struct {
 	// ignoring case. EmailVerifiedAt is when a mailed link proved it; nil: not yet.
 	Email           string
 	EmailVerifiedAt *time.Time
+	// SecondFactor is the user's second factor ("totp"), "" for none; read with
+	// the password hash (secondfactor.go).
+	SecondFactor string
 }
 
 // UserSummary is a user as the admin list shows it.

@@ -75,11 +75,11 @@ func TestWhoami(t *testing.T) {
 		wantBody string
 	}{
 		{"basic", request("GET", "/whoami", "", "Authorization", basicAuth("admin", "supersecret")),
-			`{"username":"admin","role":"admin","method":"basic","permissions":["read","write","admin"]}`},
+			`{"username":"admin","role":"admin","method":"basic","permissions":["read","write","admin"],"second_factor":null}`},
 		{"api key", request("GET", "/whoami", "", "Authorization", "Bearer sk_test_123"),
-			`{"username":"john","role":"user","method":"api_key","permissions":["read","write"]}`},
+			`{"username":"john","role":"user","method":"api_key","permissions":["read","write"],"second_factor":null}`},
 		{"session", withCookie(request("GET", "/whoami", ""), alice),
-			`{"username":"alice","role":"user","method":"session","permissions":["read","write"]}`},
+			`{"username":"alice","role":"user","method":"session","permissions":["read","write"],"second_factor":null}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -322,7 +322,8 @@ func (s *server) failureThrottle(skip func(*fiber.Ctx) bool, subject func(*fiber
 // wrong. Anything else (success, a malformed request, a 403 for a right password, an
 // outage) is not a failed guess and must not count against the user.
 func wrongPassword(err error) bool {
-	return errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrWrongCurrentPassword)
+	return errors.Is(err, auth.ErrInvalidCredentials) || errors.Is(err, auth.ErrWrongCurrentPassword) ||
+		errors.Is(err, auth.ErrWrongPassword)
 }
 
 // throttleError answers a refused attempt with 429 and Retry-After, and a storage

@@ -12,7 +12,7 @@ import (
 )
 
 // adminUserResponse is one user as GET /admin/users/:id and the admin actions
-// answer. SecondFactor is null until that feature exists.
+// answer. Email is null when the user has none; SecondFactor is "totp" or null.
 type adminUserResponse struct {
 	ID       int64   `json:"id"`
 	Username string  `json:"username"`
@@ -74,9 +74,13 @@ func (s *server) adminUser(c *fiber.Ctx, id int64) (adminUserResponse, error) {
 	if err != nil {
 		return adminUserResponse{}, err
 	}
+	var factor *string
+	if u.SecondFactor != "" {
+		factor = &u.SecondFactor
+	}
 	return adminUserResponse{ID: u.ID, Username: u.Username, Email: emailOf(u.User), EmailVerifiedAt: u.EmailVerifiedAt,
-		Role: u.Role, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt, DisabledAt: u.DisabledAt, ActiveKeys: u.ActiveKeys,
-		Sessions: n}, nil
+		Role: u.Role, CreatedAt: u.CreatedAt, LastLoginAt: u.LastLoginAt, DisabledAt: u.DisabledAt, SecondFactor: factor,
+		ActiveKeys: u.ActiveKeys, Sessions: n}, nil
 }
 
 // GET /admin/users/:id: one user, and what an admin can do about them.
@@ -177,8 +181,8 @@ func (s *server) handleAdminLogout(c *fiber.Ctx) error {
 }
 
 // DELETE /admin/users/:id/second-factor (JSON, htmx) and POST
-// /admin/users/:id/second-factor/reset (a plain form). No second factors exist yet:
-// it is recorded, and changes nothing.
+// /admin/users/:id/second-factor/reset (a plain form): the user's TOTP secret,
+// recovery codes and remembered browsers are removed (auth.ResetSecondFactor).
 func (s *server) handleAdminResetSecondFactor(c *fiber.Ctx) error {
 	id, err := targetID(c)
 	if err != nil {

@@ -93,6 +93,9 @@ func (s *server) handleLogin(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if p.SecondFactor != "" { // handlers_totp.go
+		return s.secondFactorStep(c, p, localPath(c.FormValue("next"), ""))
+	}
 	if _, err := s.sessions.Start(c, p, s.login(c, loginPassword)); err != nil {
 		return err
 	}
@@ -140,16 +143,22 @@ func (s *server) handleLogout(c *fiber.Ctx) error {
 }
 
 type whoamiResponse struct {
-	Username    string   `json:"username"`
-	Role        string   `json:"role"`
-	Method      string   `json:"method"`
-	Permissions []string `json:"permissions"`
+	Username     string   `json:"username"`
+	Role         string   `json:"role"`
+	Method       string   `json:"method"`
+	Permissions  []string `json:"permissions"`
+	SecondFactor *string  `json:"second_factor"` // "totp" or null
 }
 
 // GET /whoami: who the request authenticated as, by whichever method.
 func (s *server) handleWhoami(c *fiber.Ctx) error {
 	p, _ := principal(c)
-	return c.JSON(whoamiResponse{Username: p.Username, Role: p.Role, Method: p.Method, Permissions: p.Permissions})
+	factor, err := s.secondFactorOf(c, p.UserID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(whoamiResponse{Username: p.Username, Role: p.Role, Method: p.Method, Permissions: p.Permissions,
+		SecondFactor: factor})
 }
 
 func auditEvent(actor, action, clientIP, outcome, detail string) store.AuditEvent {

@@ -110,13 +110,34 @@ func (s *server) handleRegister(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusCreated).JSON(registerResponse{ID: u.ID, Username: u.Username, Role: u.Role})
 }
 
+// accountPage is the data of /account: one card per capability.
+type accountPage struct {
+	Email accountEmail // handlers_mail.go
+	TOTP  totpCard     // handlers_totp.go
+}
+
+// accountPage loads the account page's data; codes are recovery codes just made.
+func (s *server) accountPage(c *fiber.Ctx, codes []string) (accountPage, error) {
+	var (
+		page accountPage
+		err  error
+	)
+	if page.Email, err = s.emailCard(c); err != nil {
+		return accountPage{}, err
+	}
+	if page.TOTP, err = s.totpCardFor(c, codes); err != nil {
+		return accountPage{}, err
+	}
+	return page, nil
+}
+
 // GET /account
 func (s *server) handleAccountPage(c *fiber.Ctx) error {
-	data := s.viewData(c, passwordForm.title, passwordForm.nav)
-	page, err := s.accountPage(c)
+	page, err := s.accountPage(c, nil)
 	if err != nil {
 		return err
 	}
+	data := s.viewData(c, passwordForm.title, passwordForm.nav)
 	data.Page = page
 	return s.render(c, fiber.StatusOK, passwordForm.view, data)
 }
@@ -182,6 +203,7 @@ type userResponse struct {
 	LastLoginAt *time.Time `json:"last_login_at"`
 	ActiveKeys  int        `json:"active_keys"`
 	Disabled    bool       `json:"-"` // for the page; GET /admin/users/:id has disabled_at
+	TwoFactor   bool       `json:"-"` // for the page; GET /admin/users/:id has second_factor
 }
 
 // GET /admin/users: every user, for admins.
@@ -193,7 +215,7 @@ func (s *server) handleAdminUsers(c *fiber.Ctx) error {
 	out := make([]userResponse, 0, len(users))
 	for _, u := range users {
 		out = append(out, userResponse{ID: u.ID, Username: u.Username, Role: u.Role, CreatedAt: u.CreatedAt,
-			LastLoginAt: u.LastLoginAt, ActiveKeys: u.ActiveKeys, Disabled: u.DisabledAt != nil})
+			LastLoginAt: u.LastLoginAt, ActiveKeys: u.ActiveKeys, Disabled: u.DisabledAt != nil, TwoFactor: u.SecondFactor != ""})
 	}
 	if browser(c) {
 		data := s.viewData(c, "Users", "admin")

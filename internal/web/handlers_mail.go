@@ -46,7 +46,7 @@ var (
 func (s *server) emailForm() *form {
 	return &form{id: "email-form", view: view{page: pageAccount, fragment: fragEmailForm},
 		title: "Account", nav: "account", fields: []string{"email"}, pageInFragment: true,
-		page: func(c *fiber.Ctx) (any, error) { return s.accountPage(c) }}
+		page: func(c *fiber.Ctx) (any, error) { return s.accountPage(c, nil) }}
 }
 
 // emailEnabled refuses the routes that mail someone when mail cannot be sent.
@@ -58,10 +58,6 @@ func (s *server) emailEnabled(c *fiber.Ctx) error {
 }
 
 // accountPage is what the account page shows besides the forms.
-type accountPage struct {
-	Email accountEmail
-}
-
 // accountEmail is the user's address and whether it is verified.
 type accountEmail struct {
 	Address  string
@@ -69,13 +65,13 @@ type accountEmail struct {
 	Pending  bool // a verification mail was just queued (htmx answers)
 }
 
-func (s *server) accountPage(c *fiber.Ctx) (accountPage, error) {
+func (s *server) emailCard(c *fiber.Ctx) (accountEmail, error) {
 	p, _ := principal(c)
 	u, err := s.recovery.Account(c.UserContext(), p.UserID)
 	if err != nil {
-		return accountPage{}, err
+		return accountEmail{}, err
 	}
-	return accountPage{Email: accountEmail{Address: u.Email, Verified: u.EmailVerifiedAt}}, nil
+	return accountEmail{Address: u.Email, Verified: u.EmailVerifiedAt}, nil
 }
 
 type emailChange struct {
@@ -107,7 +103,7 @@ func (s *server) handleEmailChange(c *fiber.Ctx) error {
 			setFlash(c, "email-sent", s.cfg.Production())
 			return redirect(c, "/account")
 		}
-		page, err := s.accountPage(c)
+		page, err := s.accountPage(c, nil)
 		if err != nil {
 			return err
 		}

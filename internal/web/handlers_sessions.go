@@ -58,6 +58,11 @@ func (s *server) userSessions(c *fiber.Ctx) ([]sessionResponse, error) {
 			LastSeenAt: f.LastUsedAt, ExpiresAt: f.ExpiresAt, IP: f.ClientIP, UserAgent: f.UserAgent,
 			Device: deviceLabel(f.UserAgent)})
 	}
+	remembered, err := s.rememberedSessions(c, p) // handlers_totp.go
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, remembered...)
 	slices.SortStableFunc(out, func(a, b sessionResponse) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, nil
 }
@@ -119,8 +124,14 @@ func (s *server) handleSessionEnd(c *fiber.Ctx) error {
 			return err
 		}
 	}
-	if !found {
-		return errSessionNotFound
+	if !found { // a remembered browser has a handle of the same kind (handlers_totp.go)
+		if found, err = s.forgetRemembered(c, p, handle); err != nil {
+			return err
+		}
+		if !found {
+			return errSessionNotFound
+		}
+		return s.sessionsAnswer(c, "browser-forgotten", fiber.StatusNoContent, nil)
 	}
 	s.auth.Audit(c.UserContext(), auditEvent(p.Username, "session.end", s.clientIP(c), "success", "session "+handle))
 	if wasAsking { // this very session: as a logout

@@ -28,6 +28,7 @@ import (
 var browserOnlyRoutes = map[string]bool{
 	"GET /":                           true,
 	"GET /login":                      true,
+	"GET /login/verify":               true, // the code page; POST /login/verify is its JSON twin
 	"GET /register":                   true,
 	"GET /account":                    true,
 	"POST /keys/{id}/revoke":          true, // the no-JavaScript twin of DELETE /keys/{id}
@@ -105,7 +106,8 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 	sessionHeader := session.Name + "=" + session.Value
 	admin := a.mustLogin(t, "admin", "supersecret")
 	adminHeader := admin.Name + "=" + admin.Value
-	access := a.grant(t, "admin", "supersecret", "").AccessToken // john is logged out and alice ends her others below
+	access := a.grant(t, "admin", "supersecret", "").AccessToken                // john is logged out and alice ends her others below
+	carolHeader, pendingHeader := enrolledUser(t, a, "carol", "carol-password") // totp_test.go
 
 	tests := []struct {
 		name       string
@@ -192,6 +194,19 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"change email, not an address", jsonRequest("POST", "/account/email", `{"email":"nope"}`, "Cookie", sessionHeader), 422},
 		{"change email, anonymous", jsonRequest("POST", "/account/email", `{"email":"x@example.org"}`), 401},
 		{"verify email, bad token", request("GET", "/account/email/verify?token=nope", ""), 422},
+		{"basic, second factor", request("GET", "/basic/profile", "", "Authorization", basicAuth("carol", "carol-password")), 403},
+		{"basic admin, second factor", request("GET", "/basic/admin", "", "Authorization", basicAuth("carol", "carol-password")), 403},
+		{"whoami, second factor", request("GET", "/whoami", "", "Authorization", basicAuth("carol", "carol-password")), 403},
+		{"login, second factor", jsonRequest("POST", "/login", `{"username":"carol","password":"carol-password"}`), 202},
+		{"verify login, no pending login", jsonRequest("POST", "/login/verify", `{"code":"123456"}`), 401},
+		{"verify login, no code", jsonRequest("POST", "/login/verify", `{}`, "Cookie", pendingHeader), 422},
+		{"start totp", request("POST", "/account/totp", "", "Cookie", sessionHeader), 200},
+		{"start totp, already on", request("POST", "/account/totp", "", "Cookie", carolHeader), 409},
+		{"confirm totp, wrong code", jsonRequest("POST", "/account/totp/confirm", `{"code":"12"}`, "Cookie", sessionHeader), 422},
+		{"disable totp, wrong password", jsonRequest("POST", "/account/totp/disable", `{"password":"nope-nope","code":"123456"}`, "Cookie", carolHeader), 422},
+		{"disable totp, not on", jsonRequest("POST", "/account/totp/disable", `{"password":"password123","code":"123456"}`, "Cookie", sessionHeader), 409},
+		{"new recovery codes", jsonRequest("POST", "/account/recovery-codes", `{"password":"carol-password"}`, "Cookie", carolHeader), 200},
+		{"new recovery codes, not on", jsonRequest("POST", "/account/recovery-codes", `{"password":"password123"}`, "Cookie", sessionHeader), 409},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -314,6 +329,9 @@ func TestDocumentedExamplesWork(t *testing.T) {
 			if live := liveParams[o.OperationID]; live != nil {
 				live(t, a, req) // a parameter only a running session has
 			}
+			if live := liveBodies[o.OperationID]; live != nil {
+				reqBody = live(t, a, req, reqBody) // a body only the running app can know (a TOTP code)
+			}
 			route, params, err := router.FindRoute(req)
 			if err != nil {
 				t.Fatalf("not in the document: %v", err)
@@ -398,7 +416,8 @@ var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
 // presence is compared with the example.
 var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "expires_at": true, "revoked_at": true,
 	"last_login_at": true, "key": true, "prefix": true, "last_seen_at": true, "at": true, "client_ip": true, "disabled_at": true,
-	"access_token": true, "refresh_token": true, "x": true, "kid": true, "email_verified_at": true}
+	"access_token": true, "refresh_token": true, "x": true, "kid": true, "email_verified_at": true,
+	"secret": true, "otpauth_uri": true, "recovery_codes": true}
 
 // variesByClient are the fields, by where they stand, that depend on the client the
 // test is (its address and User-Agent) or are random.

@@ -19,6 +19,7 @@ import (
 
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/apperr"
+	"fiberauth/internal/mfa"
 	"fiberauth/internal/sessions"
 )
 
@@ -187,6 +188,9 @@ type playInput struct {
 	accessToken string
 	// tokens are what the token method's steps got, masked wherever they show.
 	tokens []string
+	// Code is the second factor of a user who has one (a TOTP code or a recovery
+	// code), for the session method's second step (playground_totp.go).
+	Code string
 }
 
 // bindPlayground reads and checks the form. What it refuses never reaches the app:
@@ -202,6 +206,7 @@ func (pg *playground) bind(c *fiber.Ctx) (playInput, error) {
 		APIKey:   strings.TrimSpace(c.FormValue("api_key")),
 		KeyIn:    c.FormValue("key_in"),
 		Body:     c.FormValue("body"),
+		Code:     strings.TrimSpace(c.FormValue("code")),
 	}
 	var fields []apperr.FieldError
 	bad := func(field, msg string) { fields = append(fields, apperr.FieldError{Field: field, Message: msg}) }
@@ -244,6 +249,9 @@ func (pg *playground) bind(c *fiber.Ctx) (playInput, error) {
 		case len(in.APIKey) > playMaxField || !headerToken(in.APIKey):
 			bad("api_key", fmt.Sprintf("must be at most %d visible ASCII characters, without spaces", playMaxField))
 		}
+	}
+	if len(in.Code) > maxRecoveryCodeBytes || !printable(in.Code) {
+		bad("code", fmt.Sprintf("must be at most %d printable characters", maxRecoveryCodeBytes))
 	}
 	if len(in.Body) > playMaxBody {
 		bad("body", fmt.Sprintf("must be at most %d KiB", playMaxBody>>10))
@@ -472,24 +480,47 @@ func (s *server) try(c *fiber.Ctx, in playInput) exchange {
 	if in.Auth == authSession && !in.Op.Login() {
 		loginCall := s.callFor(c, in, login, "", next())
 		res := s.serveInner(c, loginCall)
+		shownCall, shownOp := loginCall, login
+		if res.status == fiber.StatusAccepted { // a second factor: playground_totp.go
+			var steps []exchangeStep
+			steps, shownCall, res, shownOp = s.playSecondStep(c, in, login, loginCall, res, next)
+			ex.Steps = append(ex.Steps, steps...)
+		}
 		cookie = res.cookies[sessions.CookieName]
 		if res.status != fiber.StatusOK || cookie == "" {
 			// No session, so the call is not made: the failed login is the answer.
-			ex.Steps = []exchangeStep{
-				{Call: login.Method + " " + login.Path, Status: res.status, Note: "the login failed, so this is the answer shown", Shown: true},
-				{Call: in.Op.Method + " " + in.Op.Path, Note: "not sent: there is no session to send it with"},
+			switch {
+			case len(ex.Steps) == 0:
+				ex.Steps = append(ex.Steps, exchangeStep{Call: login.Method + " " + login.Path, Status: res.status,
+					Note: "the login failed, so this is the answer shown", Shown: true})
+			case shownOp.ID == verifyOp.ID: // the code was refused
+				last := &ex.Steps[len(ex.Steps)-1]
+				last.Note, last.Shown = "the code was refused, so this is the answer shown", true
 			}
-			describeExchange(&ex, base, in, loginCall, res, login)
+			ex.Steps = append(ex.Steps, exchangeStep{Call: in.Op.Method + " " + in.Op.Path, Note: "not sent: there is no session to send it with"})
+			describeExchange(&ex, base, in, shownCall, res, shownOp)
 			return ex
 		}
-		ex.Steps = append(ex.Steps, exchangeStep{Call: login.Method + " " + login.Path, Status: res.status,
-			Note: "a throwaway session for " + in.Username})
+		if len(ex.Steps) == 0 {
+			ex.Steps = append(ex.Steps, exchangeStep{Call: login.Method + " " + login.Path, Status: res.status})
+		}
+		ex.Steps[len(ex.Steps)-1].Note = "a throwaway session for " + in.Username
 	}
 
 	call := s.callFor(c, in, in.Op, cookie, next())
 	res := s.serveInner(c, call)
-	ex.Steps = append(ex.Steps, exchangeStep{Call: in.Op.Method + " " + in.Op.Path, Status: res.status, Note: "shown below", Shown: true})
-	describeExchange(&ex, base, in, call, res, in.Op)
+	shownOp := in.Op
+	if in.Op.Login() && res.status == fiber.StatusAccepted { // a second factor: playground_totp.go
+		var steps []exchangeStep
+		steps, call, res, shownOp = s.playSecondStep(c, in, in.Op, call, res, next)
+		ex.Steps = append(ex.Steps, steps...)
+		if shownOp.ID == verifyOp.ID {
+			ex.Steps[len(ex.Steps)-1].Note, ex.Steps[len(ex.Steps)-1].Shown = "shown below", true
+		}
+	} else {
+		ex.Steps = append(ex.Steps, exchangeStep{Call: in.Op.Method + " " + in.Op.Path, Status: res.status, Note: "shown below", Shown: true})
+	}
+	describeExchange(&ex, base, in, call, res, shownOp)
 
 	if in.Op.Login() {
 		cookie = res.cookies[sessions.CookieName]
@@ -525,6 +556,9 @@ func describeExchange(ex *exchange, base string, in playInput, call innerCall, r
 		case h.Name == headerAPIKey:
 			v = masked
 			req.Notes = append(req.Notes, "X-API-Key is your API key, masked here.")
+		case h.Name == fiber.HeaderCookie && strings.HasPrefix(v, pendingCookie+"="):
+			v = pendingCookie + "=" + masked
+			req.Notes = append(req.Notes, "The cookie names the pending login that POST /login started (it authenticates nothing else), masked here.")
 		case h.Name == fiber.HeaderCookie:
 			v = sessions.CookieName + "=" + masked
 			req.Notes = append(req.Notes, "The cookie is the session the login step started, masked here.")
@@ -634,10 +668,14 @@ func explainStatus(status int, message string) string {
 		return "This route wants an API key, in Authorization: Bearer or X-API-Key, and got none."
 	case "Too many failed logins; try again later":
 		return "Too many failed logins for this username from your address: the throttle refuses even the right password until Retry-After seconds have passed."
+	case mfa.ErrWrongCode.Message:
+		return "The code is wrong, or was used already (a code is accepted once). Five wrong codes end the pending login."
 	case "Rate limit exceeded":
 		return "Too many requests from your address in this window: wait the Retry-After seconds."
 	}
 	switch {
+	case status == fiber.StatusAccepted:
+		return "The password is right, but the user has a second factor: POST /login/verify with a code from their authenticator app finishes the login."
 	case status == fiber.StatusOK || status == fiber.StatusCreated || status == fiber.StatusNoContent:
 		return "Success: the route accepted the credentials and answered."
 	case status == fiber.StatusBadRequest:

@@ -158,7 +158,11 @@ var flashMessages = map[string]string{
 	"user-enabled":             "The account is enabled again.",
 	"user-role-changed":        "The role is changed. The user's sessions have ended; they log in again with the new role.",
 	"user-logged-out":          "Every session of the user has ended. Their password and keys still work.",
-	"user-second-factor-reset": "Nothing to reset: this user has no second factor.",
+	"user-second-factor-reset": "The user's second factor is reset: TOTP, recovery codes and remembered browsers are gone.",
+	// The second factor (handlers_totp.go).
+	"totp-disabled":      "Two-factor authentication is off. Your recovery codes and remembered browsers no longer work.",
+	"browser-forgotten":  "That browser is forgotten: it asks for a code at its next login.",
+	"login-code-expired": "Your login waited too long for its code, or was never started. Log in again.",
 }
 
 func setFlash(c *fiber.Ctx, code string, secure bool) {

@@ -59,7 +59,7 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/register", chain(noStore, s.registrationOpen, inForm(registerForm), apiLimit, csrfLogin, s.registerThrottle(),
 		s.handleRegister)...)
 	app.Get("/account", chain(session, s.handleAccountPage)...)
-	app.Post("/account/password", chain(inForm(passwordForm), session, apiLimit,
+	app.Post("/account/password", chain(inForm(s.withAccountPage(passwordForm)), session, apiLimit,
 		s.loginThrottle(nil, sessionUsername, nil), s.handlePasswordChange)...)
 	app.Get("/admin/users", chain(admin, s.handleAdminUsers)...)
 
@@ -96,7 +96,20 @@ func (s *server) routes(app *fiber.App) {
 	app.Delete("/keys/:id", chain(session, apiLimit, s.handleKeyRevoke)...)
 	app.Post("/keys/:id/revoke", chain(session, apiLimit, s.handleKeyRevoke)...)
 
-	// Second factor: TOTP and recovery codes (handlers_totp.go).
+	// Second factor: TOTP and recovery codes (handlers_totp.go). The code step of a
+	// login reads only the pending-login cookie (requirePending): no session. Wrong
+	// codes are throttled per user (codeThrottle); what asks for the password again
+	// is throttled like a password change.
+	totpForm := s.totpForm()
+	app.Get("/login/verify", chain(noStore, s.sessionAuth(true), csrfLogin, s.handleLoginVerifyPage)...)
+	app.Post("/login/verify", chain(noStore, inForm(verifyForm), apiLimit, csrfLogin, s.requirePending, s.codeThrottle(),
+		s.handleLoginVerify)...)
+	app.Post("/account/totp", chain(inForm(totpForm), session, apiLimit, s.handleTOTPStart)...)
+	app.Post("/account/totp/confirm", chain(inForm(totpForm), session, apiLimit, s.handleTOTPConfirm)...)
+	app.Post("/account/totp/disable", chain(inForm(totpForm), session, apiLimit,
+		s.passwordAndCodeThrottle(), s.handleTOTPDisable)...)
+	app.Post("/account/recovery-codes", chain(inForm(totpForm), session, apiLimit, s.loginThrottle(nil, sessionUsername, nil),
+		s.handleRecoveryCodes)...)
 
 	// Passkeys (handlers_passkeys.go).
 

@@ -23,6 +23,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/handoff"
+	"fiberauth/internal/mfa"
 	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
@@ -41,6 +42,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	Auth     *auth.Service
 	Sessions *sessions.Manager
+	// MFA is the second factor: TOTP, recovery codes, pending logins and
+	// remembered browsers. Required.
+	MFA *mfa.Service
 	// Shared is the state every instance sees (memory, or Redis shared by all
 	// instances): rate-limit counters and the failed-login throttle.
 	Shared shared.Store
@@ -70,6 +74,7 @@ type server struct {
 	log          *slog.Logger
 	auth         *auth.Service
 	sessions     *sessions.Manager
+	mfa          *mfa.Service
 	shared       shared.Store
 	storageReady func(context.Context) error
 	throttle     *throttle.Throttle // failed logins per username and client IP
@@ -92,8 +97,8 @@ type server struct {
 // NewServer builds the application from its dependencies. Missing views or static
 // files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
-	if d.Views == nil || d.Static == nil || d.APIDoc == nil || d.Tokens == nil || d.Recovery == nil || len(d.CSRFKey) < 32 {
-		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Tokens, Deps.Recovery and a 32-byte Deps.CSRFKey are required")
+	if d.Views == nil || d.Static == nil || d.APIDoc == nil || d.Tokens == nil || d.Recovery == nil || d.MFA == nil || len(d.CSRFKey) < 32 {
+		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Tokens, Deps.Recovery, Deps.MFA and a 32-byte Deps.CSRFKey are required")
 	}
 	assets, err := newStaticFiles(d.Static)
 	if err != nil {
@@ -120,6 +125,7 @@ func NewServer(d Deps) *fiber.App {
 		log:          d.Logger,
 		auth:         d.Auth,
 		sessions:     d.Sessions,
+		mfa:          d.MFA,
 		shared:       d.Shared,
 		storageReady: d.StorageReady,
 		throttle:     throttle.New(d.Shared, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),

@@ -17,6 +17,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/mail"
+	"fiberauth/internal/mfa"
 	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
@@ -102,6 +103,10 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 	if err != nil {
 		t.Fatalf("apidoc: %v", err)
 	}
+	secondFactor, err := mfa.New(mfa.Options{Store: st, Shared: storage, SecretsKey: []byte(rand.Text() + "012345"), Now: clock.Now})
+	if err != nil {
+		t.Fatalf("mfa: %v", err)
+	}
 	logs := &testenv.Buffer{}
 	csrfKey := []byte(rand.Text() + rand.Text())
 	tokens, tokenKey := newTestTokens(t, cfg, st, storage, svc, clock)
@@ -115,6 +120,7 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Auth:     svc,
 		Sessions: sessions.NewManager(storage, svc, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
+		MFA:      secondFactor,
 		Shared:   storage,
 		Views:    testViews(t),
 		Static:   public.FS,

@@ -48,6 +48,10 @@ const (
 	fragPlaygroundForm = "partials/playground_form"
 	fragExchanges      = "partials/exchanges"
 
+	pageLoginVerify = "pages/login_verify"
+	fragLoginVerify = "partials/login_verify_form"
+	fragAccountTOTP = "partials/account_totp"
+
 	fragAuditFilter = "partials/audit_filter"
 	fragAuditRows   = "partials/audit_rows"
 )
@@ -67,7 +71,7 @@ func NewViews(fsys fs.FS, reload bool) (*html.Engine, error) {
 		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges,
 		pageSessions, fragSessions, pageAdminAudit, fragAuditFilter, fragAuditRows,
 		pageAdminUser, fragAdminUser, pageForgot, pageReset, pageVerify, pageMailbox, fragForgotForm, fragResetForm,
-		fragEmailForm} {
+		fragEmailForm, pageLoginVerify, fragLoginVerify, fragAccountTOTP} {
 		if engine.Templates.Lookup(name) == nil {
 			return nil, fmt.Errorf("views: template %q is missing", name)
 		}
