@@ -31,7 +31,7 @@ func TestCLIAdminControls(t *testing.T) {
 		{"a role that does not exist", []string{"users", "set-role", "bob", "--role", "root"}, "", "role must be user or admin"},
 		{"set-role without a role", []string{"users", "set-role", "bob"}, "", "usage"},
 		{"log a user out everywhere", []string{"users", "logout", "john"}, "john (id 1) is logged out everywhere", ""},
-		{"reset a second factor", []string{"users", "reset-second-factor", "john"}, "john (id 1) has no second factor to reset", ""},
+		{"reset a second factor", []string{"users", "reset-second-factor", "john"}, "john (id 1) has had their second factors reset", ""},
 		{"enable a user who is enabled", []string{"users", "enable", "bob"}, "bob (id 4) is enabled again", ""},
 	}
 	for _, tt := range tests {

@@ -137,7 +137,13 @@ func (s *Service) ResetSecondFactor(ctx context.Context, actor Actor, userID int
 	if err != nil {
 		return store.User{}, err
 	}
-	s.auditAdmin(ctx, actor, ActionUserResetSecondFactor, u, "no second factor enrolled")
+	// Passkeys are reset with the second factors (design.md), here so that the
+	// admin page and the CLI both do it.
+	removed, err := s.store.DeletePasskeys(ctx, userID)
+	if err != nil {
+		return store.User{}, err
+	}
+	s.auditAdmin(ctx, actor, ActionUserResetSecondFactor, u, fmt.Sprintf("passkeys removed=%d", removed))
 	return u, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
+	"fiberauth/internal/passkey"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
@@ -114,6 +115,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, fmt.Errorf("reading the CSRF signing key: %w", err)
 	}
+	passkeys, err := passkey.New(passkey.Config{PublicURL: cfg.PublicURL, SecretsKey: core.SecretsKey, Store: core.Store,
+		Shared: storage, Audit: core.Auth.Audit, Now: core.Auth.Now, Logger: logger})
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
 	app := web.NewServer(web.Deps{
 		Config: cfg,
 		Logger: logger,
@@ -123,6 +130,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 			AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 			Secure:          cfg.Production(),
 		}),
+		Passkeys:     passkeys,
 		Shared:       storage,
 		StorageReady: storagePing(storage),
 		Views:        engine,

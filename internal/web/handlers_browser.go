@@ -104,7 +104,18 @@ func (s *server) handleRegister(c *fiber.Ctx) error {
 
 // GET /account
 func (s *server) handleAccountPage(c *fiber.Ctx) error {
-	return s.render(c, fiber.StatusOK, passwordForm.view, s.viewData(c, passwordForm.title, passwordForm.nav))
+	data := s.viewData(c, passwordForm.title, passwordForm.nav)
+	card, err := s.passkeysPage(c)
+	if err != nil {
+		return err
+	}
+	data.Page = accountPage{Passkeys: &card}
+	return s.render(c, fiber.StatusOK, passwordForm.view, data)
+}
+
+// accountPage is what the account page's cards show besides the password form.
+type accountPage struct {
+	Passkeys *passkeysPage
 }
 
 // passwordChange is the JSON body of POST /account/password.

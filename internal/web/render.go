@@ -43,7 +43,7 @@ func (s *server) viewData(c *fiber.Ctx, title, nav string) viewData {
 		AllowRegistration: s.cfg.AllowRegistration,
 		DemoData:          s.cfg.DemoData,
 	}
-	if p, ok := principal(c); ok && p.Method == auth.MethodSession {
+	if p, ok := principal(c); ok && p.BySession() {
 		d.User = &p
 	}
 	if info, ok := c.Locals(localSession).(sessions.Info); ok {
@@ -150,13 +150,14 @@ var flashMessages = map[string]string{
 	"key-revoked":      "The key has been revoked. It stops working at once.",
 	"session-ended":    "That session has been signed out. It stops working at once, everywhere.",
 	"sessions-ended":   "Your other sessions have been signed out.",
+	"passkey-removed":  "The passkey has been removed. It stops working at once.",
 	"key-secret-gone":  "The new key's secret can no longer be shown. If you did not copy it, revoke the key and create another.",
 	// After an admin's action on another user (handlers_admin.go).
 	"user-disabled":            "The account is disabled. Its sessions have ended, and its password and keys are refused everywhere.",
 	"user-enabled":             "The account is enabled again.",
 	"user-role-changed":        "The role is changed. The user's sessions have ended; they log in again with the new role.",
 	"user-logged-out":          "Every session of the user has ended. Their password and keys still work.",
-	"user-second-factor-reset": "Nothing to reset: this user has no second factor.",
+	"user-second-factor-reset": "The user's second factors are reset: every passkey is removed.",
 }
 
 func setFlash(c *fiber.Ctx, code string, secure bool) {

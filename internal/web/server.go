@@ -23,6 +23,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/handoff"
+	"fiberauth/internal/passkey"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/throttle"
@@ -39,6 +40,8 @@ type Deps struct {
 	Logger   *slog.Logger
 	Auth     *auth.Service
 	Sessions *sessions.Manager
+	// Passkeys runs the WebAuthn ceremonies (package passkey). Required.
+	Passkeys *passkey.Service
 	// Shared is the state every instance sees (memory, or Redis shared by all
 	// instances): rate-limit counters and the failed-login throttle.
 	Shared shared.Store
@@ -63,6 +66,7 @@ type server struct {
 	log          *slog.Logger
 	auth         *auth.Service
 	sessions     *sessions.Manager
+	passkeys     *passkey.Service
 	shared       shared.Store
 	storageReady func(context.Context) error
 	throttle     *throttle.Throttle // failed logins per username and client IP
@@ -83,8 +87,8 @@ type server struct {
 // NewServer builds the application from its dependencies. Missing views or static
 // files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
-	if d.Views == nil || d.Static == nil || d.APIDoc == nil || len(d.CSRFKey) < 32 {
-		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc and a 32-byte Deps.CSRFKey are required")
+	if d.Views == nil || d.Static == nil || d.APIDoc == nil || len(d.CSRFKey) < 32 || d.Passkeys == nil {
+		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Passkeys and a 32-byte Deps.CSRFKey are required")
 	}
 	assets, err := newStaticFiles(d.Static)
 	if err != nil {
@@ -111,6 +115,7 @@ func NewServer(d Deps) *fiber.App {
 		log:          d.Logger,
 		auth:         d.Auth,
 		sessions:     d.Sessions,
+		passkeys:     d.Passkeys,
 		shared:       d.Shared,
 		storageReady: d.StorageReady,
 		throttle:     throttle.New(d.Shared, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),

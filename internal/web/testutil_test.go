@@ -16,6 +16,7 @@ import (
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
+	"fiberauth/internal/passkey"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
@@ -96,11 +97,17 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 	}
 	logs := &testenv.Buffer{}
 	csrfKey := []byte(rand.Text() + rand.Text())
+	passkeys, err := passkey.New(passkey.Config{PublicURL: cfg.PublicURL, SecretsKey: []byte(rand.Text() + "012345"),
+		Store: st, Shared: storage, Audit: svc.Audit, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("passkey: %v", err)
+	}
 	app := NewServer(Deps{
 		Config:   cfg,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Auth:     svc,
 		Sessions: sessions.NewManager(storage, svc, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
+		Passkeys: passkeys,
 		Shared:   storage,
 		Views:    testViews(t),
 		Static:   public.FS,

@@ -37,6 +37,7 @@ const (
 	fragError        = "partials/error"
 	fragSessions     = "partials/sessions"
 	fragAdminUser    = "partials/admin_user"
+	fragPasskeyList  = "partials/account_passkeys"
 
 	fragPlaygroundForm = "partials/playground_form"
 	fragExchanges      = "partials/exchanges"
@@ -59,7 +60,7 @@ func NewViews(fsys fs.FS, reload bool) (*html.Engine, error) {
 		pageAdminUsers, pageError, fragLoginForm, fragRegisterForm, fragPasswordForm, fragKeyForm,
 		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges,
 		pageSessions, fragSessions, pageAdminAudit, fragAuditFilter, fragAuditRows,
-		pageAdminUser, fragAdminUser} {
+		pageAdminUser, fragAdminUser, fragPasskeyList} {
 		if engine.Templates.Lookup(name) == nil {
 			return nil, fmt.Errorf("views: template %q is missing", name)
 		}
