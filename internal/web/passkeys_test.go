@@ -135,6 +135,13 @@ func TestPasskeyRegisterThenLogInWithNoUsername(t *testing.T) {
 			t.Fatalf("last_used_at not recorded: %s", body)
 		}
 	})
+	t.Run("a passkey session's pages carry a CSRF token that works", func(t *testing.T) {
+		token := visitor.token(t, "/account")
+		resp, body := visitor.form(t, "/account/sessions/revoke-others", urlValues(csrfFormField, token))
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("form post with the page's token: %d %s", resp.StatusCode, body)
+		}
+	})
 	t.Run("a passkey session still needs a CSRF token for form posts", func(t *testing.T) {
 		resp, _ := visitor.form(t, "/keys", urlValues("name", "k", "permissions", "read"))
 		if resp.StatusCode != http.StatusForbidden {
