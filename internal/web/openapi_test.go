@@ -23,15 +23,16 @@ import (
 // browserOnlyRoutes serve HTML or assets only; everything else the app serves is a
 // JSON route and must be in the OpenAPI document.
 var browserOnlyRoutes = map[string]bool{
-	"GET /":                           true,
-	"GET /login":                      true,
-	"GET /register":                   true,
-	"GET /account":                    true,
-	"POST /keys/{id}/revoke":          true, // the no-JavaScript twin of DELETE /keys/{id}
-	"POST /account/sessions/{id}/end": true, // the no-JavaScript twin of DELETE /account/sessions/{id}
-	"GET /docs":                       true, // this document, as pages
-	"GET /playground":                 true,
-	"POST /playground/send":           true, // a form; the calls it makes are documented routes
+	"GET /":                              true,
+	"GET /login":                         true,
+	"GET /register":                      true,
+	"GET /account":                       true,
+	"POST /keys/{id}/revoke":             true, // the no-JavaScript twin of DELETE /keys/{id}
+	"POST /account/sessions/{id}/end":    true, // the no-JavaScript twin of DELETE /account/sessions/{id}
+	"POST /account/passkeys/{id}/delete": true, // the no-JavaScript twin of DELETE /account/passkeys/{id}
+	"GET /docs":                          true, // this document, as pages
+	"GET /playground":                    true,
+	"POST /playground/send":              true, // a form; the calls it makes are documented routes
 	// The plain-form twins of PUT /admin/users/{id}/role and DELETE .../second-factor.
 	"POST /admin/users/{id}/role":                true,
 	"POST /admin/users/{id}/second-factor/reset": true,
@@ -156,6 +157,15 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"log yourself out", request("POST", "/admin/users/2/logout", "", "Cookie", adminHeader), 422},
 		{"reset second factor", request("DELETE", "/admin/users/1/second-factor", "", "Cookie", adminHeader), 204},
 		{"reset second factor, unknown", request("DELETE", "/admin/users/999/second-factor", "", "Cookie", adminHeader), 404},
+		{"passkey options", request("POST", "/account/passkeys/options", "", "Cookie", sessionHeader), 200},
+		{"passkey options, anonymous", request("POST", "/account/passkeys/options", ""), 401},
+		{"passkeys", request("GET", "/account/passkeys", "", "Cookie", sessionHeader), 200},
+		{"register passkey, no credential", jsonRequest("POST", "/account/passkeys", `{"name":"x"}`, "Cookie", sessionHeader), 422},
+		{"register passkey, no challenge", jsonRequest("POST", "/account/passkeys", `{"credential":{}}`, "Cookie", adminHeader), 400},
+		{"remove passkey, not yours", request("DELETE", "/account/passkeys/999", "", "Cookie", sessionHeader), 404},
+		{"passkey login options", request("POST", "/login/passkey/options", ""), 200},
+		{"passkey login, no challenge", jsonRequest("POST", "/login/passkey", `{"credential":{}}`), 400},
+		{"passkey login, form", request("POST", "/login/passkey", `a=1`, "Content-Type", "text/plain"), 403},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -266,6 +276,9 @@ func TestDocumentedExamplesWork(t *testing.T) {
 			}
 			if live := liveParams[o.OperationID]; live != nil {
 				live(t, a, req) // a parameter only a running session has
+				if b, _ := io.ReadAll(req.Body); len(b) > 0 {
+					reqBody = b // or a body only a running ceremony can make (passkeys)
+				}
 			}
 			route, params, err := router.FindRoute(req)
 			if err != nil {
@@ -317,6 +330,10 @@ func TestDocumentedExamplesWork(t *testing.T) {
 // keyed by operation: a session's handle is random, so the example's is replaced
 // by that of the session the request carries.
 var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
+	"registerPasskey":  livePasskeyRegistration,
+	"listPasskeys":     func(t *testing.T, a *testApp, req *http.Request) { livePasskey(t, a, req.Cookies()) },
+	"removePasskey":    func(t *testing.T, a *testApp, req *http.Request) { livePasskey(t, a, req.Cookies()) },
+	"loginWithPasskey": livePasskeyLogin,
 	"endSession": func(t *testing.T, a *testApp, req *http.Request) {
 		t.Helper()
 		list := request("GET", "/account/sessions", "")
@@ -342,7 +359,7 @@ var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "exp
 
 // variesByClient are the fields, by where they stand, that depend on the client the
 // test is (its address and User-Agent) or are random.
-var variesByClient = map[string]bool{"$.sessions.id": true, "$.sessions.ip": true, "$.sessions.user_agent": true,
+var variesByClient = map[string]bool{"$.publicKey.challenge": true, "$.publicKey.user.id": true, "$.sessions.id": true, "$.sessions.ip": true, "$.sessions.user_agent": true,
 	"$.sessions.device": true}
 
 // matchesExample reports how got differs from the documented example: every field

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -451,4 +453,49 @@ func TestAdminResetRemovesPasskeys(t *testing.T) {
 	if resp, body := loginWithPasskey(t, a.client(), key); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("a reset passkey logged in: %d %s", resp.StatusCode, body)
 	}
+}
+
+// livePasskey registers a passkey named Laptop for the session in cookies, for the
+// OpenAPI examples (liveParams), and returns its authenticator.
+func livePasskey(t *testing.T, a *testApp, cookies []*http.Cookie) *softkey.Authenticator {
+	t.Helper()
+	c := a.client()
+	for _, ck := range cookies {
+		c.jar[ck.Name] = ck
+	}
+	key := newKey(a)
+	registerPasskey(t, c, key, "Laptop")
+	return key
+}
+
+// livePasskeyRegistration makes the example request a real answer to a fresh challenge.
+func livePasskeyRegistration(t *testing.T, a *testApp, req *http.Request) {
+	t.Helper()
+	c := a.client()
+	for _, ck := range req.Cookies() {
+		c.jar[ck.Name] = ck
+	}
+	resp, opts := passkeyJSON(t, c, "/account/passkeys/options", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("options: %d %s", resp.StatusCode, opts)
+	}
+	cred, err := newKey(a).Register([]byte(opts))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"name": "Laptop", "credential": json.RawMessage(cred)})
+	req.Body = io.NopCloser(bytes.NewReader(body))
+}
+
+// livePasskeyLogin makes the example request a real assertion of alice's passkey.
+func livePasskeyLogin(t *testing.T, a *testApp, req *http.Request) {
+	t.Helper()
+	key := livePasskey(t, a, []*http.Cookie{a.mustLogin(t, "alice", "password123")})
+	visitor := a.client()
+	assertion, err := key.Login(passkeyOptions(t, visitor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.AddCookie(&http.Cookie{Name: passkeyLoginCookie, Value: visitor.jar[passkeyLoginCookie].Value})
+	req.Body = io.NopCloser(strings.NewReader(loginBody(assertion)))
 }
