@@ -115,7 +115,7 @@ func adminActions(svc *auth.Service) map[string]adminAction {
 		"disable":             {svc.DisableUser, "is disabled: their sessions have ended, and their password and keys are refused", true},
 		"enable":              {svc.EnableUser, "is enabled again", false},
 		"logout":              {svc.LogoutEverywhere, "is logged out everywhere: every session has ended (password and keys still work)", true},
-		"reset-second-factor": {svc.ResetSecondFactor, "has no second factor now: TOTP, recovery codes and remembered browsers are removed", false},
+		"reset-second-factor": {svc.ResetSecondFactor, "has no second factor now: TOTP, recovery codes, remembered browsers and passkeys are removed", false},
 	}
 }
 

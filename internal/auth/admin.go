@@ -131,7 +131,7 @@ func (s *Service) LogoutEverywhere(ctx context.Context, actor Actor, userID int6
 }
 
 // ResetSecondFactor removes a user's second factors: the TOTP secret, recovery
-// codes and remembered browsers (and, once they exist, passkeys: below).
+// codes, remembered browsers and passkeys.
 func (s *Service) ResetSecondFactor(ctx context.Context, actor Actor, userID int64) (store.User, error) {
 	u, err := s.store.UserByID(ctx, userID)
 	if err != nil {
@@ -141,16 +141,21 @@ func (s *Service) ResetSecondFactor(ctx context.Context, actor Actor, userID int
 	if err != nil {
 		return store.User{}, err
 	}
-	// Passkeys: remove them here too.
+	// Passkeys are reset with the second factors (design.md), here so that the
+	// admin page and the CLI both do it.
+	passkeys, err := s.store.DeletePasskeys(ctx, userID)
+	if err != nil {
+		return store.User{}, err
+	}
 	// A Basic credential cached with the factor would still be refused (403) for up
 	// to its TTL: the safe direction; drop this process's copy at once.
 	s.creds.ForgetUser(userID)
-	detail := "no second factor enrolled"
+	detail := "no TOTP enrolled"
 	if hadTOTP {
 		detail = "TOTP, recovery codes and remembered browsers removed"
 	}
 	u.SecondFactor = ""
-	s.auditAdmin(ctx, actor, ActionUserResetSecondFactor, u, detail)
+	s.auditAdmin(ctx, actor, ActionUserResetSecondFactor, u, fmt.Sprintf("%s; passkeys removed=%d", detail, passkeys))
 	return u, nil
 }
 

@@ -11,6 +11,9 @@ const (
 	MethodBasic   = "basic"
 	MethodAPIKey  = "api_key"
 	MethodSession = "session"
+	// MethodPasskey is a session that logged in with a passkey: a session in
+	// every respect (cookie, CSRF rule), named apart so /whoami can say so.
+	MethodPasskey = "passkey"
 )
 
 // Principal is the authenticated client of one request.
@@ -36,6 +39,10 @@ func (p Principal) Can(permission string) bool {
 	return slices.Contains(p.Permissions, permission)
 }
 
+// BySession reports whether the request authenticated with a session cookie,
+// whichever way that session logged in.
+func (p Principal) BySession() bool { return p.Method == MethodSession || p.Method == MethodPasskey }
+
 // IsAdmin reports whether the principal's user has the admin role.
 func (p Principal) IsAdmin() bool { return p.Role == store.RoleAdmin }
 
@@ -47,6 +54,10 @@ func RolePermissions(role string) []string {
 	}
 	return []string{store.PermRead, store.PermWrite}
 }
+
+// UserPrincipal is the principal of a user who has just proved who they are by
+// method (the passkey login builds its session's principal with it).
+func UserPrincipal(u store.User, method string) Principal { return userPrincipal(u, method) }
 
 func userPrincipal(u store.User, method string) Principal {
 	return Principal{UserID: u.ID, Username: u.Username, Role: u.Role, Method: method, Permissions: RolePermissions(u.Role),

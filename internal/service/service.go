@@ -20,6 +20,7 @@ import (
 	"fiberauth/internal/config"
 	"fiberauth/internal/mail"
 	"fiberauth/internal/mfa"
+	"fiberauth/internal/passkey"
 	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
@@ -151,6 +152,12 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, fmt.Errorf("SECRETS_KEY: %w", err)
 	}
+	passkeys, err := passkey.New(passkey.Config{PublicURL: cfg.PublicURL, SecretsKey: core.SecretsKey, Store: core.Store,
+		Shared: storage, Audit: core.Auth.Audit, Now: core.Auth.Now, Logger: logger})
+	if err != nil {
+		core.Close()
+		return nil, err
+	}
 	app := web.NewServer(web.Deps{
 		Config: cfg,
 		Logger: logger,
@@ -161,6 +168,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 			Secure:          cfg.Production(),
 		}),
 		MFA:          secondFactor,
+		Passkeys:     passkeys,
 		Shared:       storage,
 		StorageReady: storagePing(storage),
 		Views:        engine,

@@ -111,6 +111,8 @@ type Info struct {
 	ExpiresAt time.Time // the earlier of the idle and the absolute deadline
 	// Generation is the user's access generation the session was granted under.
 	Generation int64
+	// Method is how the session logged in (Login.Method), e.g. "password" or "passkey".
+	Method string
 }
 
 // NewManager builds a Manager over storage, shared with other instances when it is
@@ -166,7 +168,7 @@ func (m *Manager) Start(c *fiber.Ctx, p auth.Principal, login Login) (Info, erro
 	sess.Set(keyClientIP, login.ClientIP)
 	sess.Set(keyUserAgent, truncateUTF8(login.UserAgent, maxUserAgent))
 	info := Info{ID: sess.ID(), UserID: p.UserID, Username: p.Username, Role: p.Role, LoginAt: time.Unix(now.Unix(), 0),
-		Generation: p.Generation}
+		Generation: p.Generation, Method: login.Method}
 	info.ExpiresAt = m.expiry(info.LoginAt, now)
 	sess.SetExpiry(info.ExpiresAt.Sub(now))
 	if err := sess.Save(); err != nil {
@@ -221,7 +223,7 @@ func (m *Manager) Current(c *fiber.Ctx) (info Info, ok bool, err error) {
 		return Info{}, false, m.endStored(v.userID, id)
 	}
 	info = Info{ID: strings.Clone(id), UserID: v.userID, Username: v.username, Role: v.role, LoginAt: time.Unix(v.loginAt, 0),
-		Generation: v.generation}
+		Generation: v.generation, Method: v.method}
 	lastSeen := time.Unix(v.lastSeen, 0)
 	// The storage's TTL ends idle sessions too, but only to the second and on its own
 	// clock; checking here makes both deadlines exact and testable.

@@ -103,6 +103,15 @@ func (m *Memory) Replace(key string, val []byte, exp time.Duration) (bool, error
 	return true, m.Storage.Set(key, val, exp)
 }
 
+func (m *Memory) Claim(key string, exp time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, err := m.Storage.Get(key); err != nil || cur != nil {
+		return false, err
+	}
+	return true, m.Storage.Set(key, []byte{1}, ttl(exp))
+}
+
 // Delete deletes under the lock of the compound operations, so that none of them
 // (Replace) can write back a key deleted half way through it.
 func (m *Memory) Delete(key string) error {

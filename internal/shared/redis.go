@@ -75,6 +75,12 @@ func (r *Redis) Replace(key string, val []byte, ttl time.Duration) (bool, error)
 	return r.client.SetXX(ctx, key, val, ttl).Result()
 }
 
+func (r *Redis) Claim(key string, ttl time.Duration) (bool, error) {
+	ctx, cancel := r.ctx()
+	defer cancel()
+	return r.client.SetNX(ctx, key, []byte{1}, ttl).Result()
+}
+
 func (r *Redis) GetMany(keys ...string) ([][]byte, error) {
 	ctx, cancel := r.ctx()
 	defer cancel()

@@ -33,6 +33,11 @@ type Store interface {
 	// that must not bring back a key deleted since it was read (an ended session).
 	Replace(key string, val []byte, ttl time.Duration) (bool, error)
 
+	// Claim writes key (with an empty value, for ttl) unless it exists, and reports
+	// whether this call wrote it: of any number of callers on any instances, one
+	// claims a key until it expires (a single-use challenge, once spent).
+	Claim(key string, ttl time.Duration) (bool, error)
+
 	// GetMany reads keys in one round trip; a missing key reads as nil.
 	GetMany(keys ...string) ([][]byte, error)
 

@@ -252,3 +252,29 @@ func TestReplaceNeverCreates(t *testing.T) {
 		}
 	})
 }
+
+func TestClaimAdmitsOneCallerUnderConcurrency(t *testing.T) {
+	stores(t, func(t *testing.T, s shared.Store) {
+		key := "claim:" + rand.Text()
+		var won atomic.Int64
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				ok, err := s.Claim(key, time.Minute)
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					won.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := won.Load(); n != 1 {
+			t.Fatalf("%d callers claimed one key, want exactly 1", n)
+		}
+		if ok, err := s.Claim(key, time.Minute); err != nil || ok {
+			t.Fatalf("a claimed key was claimed again: %v, %v", ok, err)
+		}
+	})
+}

@@ -14,15 +14,18 @@ import (
 
 // The files pages link to, by their path in public/.
 const (
-	assetCSS  = "css/app.css"
-	assetJS   = "js/app.js"
-	assetHTMX = "vendor/htmx.org-2.0.11/htmx.min.js"
-	assetIcon = "favicon.svg"
+	assetCSS = "css/app.css"
+	assetJS  = "js/app.js"
+	// assetPasskey is loaded by the login and account pages only (views/layouts/main.html).
+	assetPasskey = "js/passkey.js"
+	assetHTMX    = "vendor/htmx.org-2.0.11/htmx.min.js"
+	assetIcon    = "favicon.svg"
 )
 
 // assetURLs are the versioned URLs of the files every page links to.
 type assetURLs struct {
 	CSS, JS, HTMX, Icon string
+	Passkey             string
 }
 
 // staticFiles serves public/ under content-hashed URLs (/static/<hash>/<path>): a
@@ -63,7 +66,7 @@ func newStaticFiles(fsys fs.FS) (*staticFiles, error) {
 	for _, p := range []struct {
 		name string
 		dst  *string
-	}{{assetCSS, &st.urls.CSS}, {assetJS, &st.urls.JS}, {assetHTMX, &st.urls.HTMX}, {assetIcon, &st.urls.Icon}} {
+	}{{assetCSS, &st.urls.CSS}, {assetJS, &st.urls.JS}, {assetHTMX, &st.urls.HTMX}, {assetIcon, &st.urls.Icon}, {assetPasskey, &st.urls.Passkey}} {
 		f, ok := st.files[p.name]
 		if !ok {
 			return nil, fmt.Errorf("static files: %s is missing", p.name)

@@ -227,11 +227,17 @@ func (s *server) sessionAuth(optional bool) fiber.Handler {
 	}
 }
 
-// setSession makes the logged-in session info the request's principal.
+// setSession makes the logged-in session info the request's principal. A session
+// that logged in with a passkey says so (auth.MethodPasskey); it is a session in
+// every other respect.
 func setSession(c *fiber.Ctx, info sessions.Info) {
+	method := auth.MethodSession
+	if info.Method == loginPasskey {
+		method = auth.MethodPasskey
+	}
 	c.Locals(localSession, info)
 	c.Locals(localPrincipal, auth.Principal{UserID: info.UserID, Username: info.Username,
-		Role: info.Role, Method: auth.MethodSession, Permissions: auth.RolePermissions(info.Role),
+		Role: info.Role, Method: method, Permissions: auth.RolePermissions(info.Role),
 		Generation: info.Generation})
 }
 

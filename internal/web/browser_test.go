@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -404,13 +405,7 @@ func assertSamePage(t *testing.T, tab context.Context) {
 // random with "Inspected target navigated or closed".
 func clickAndConfirm(t *testing.T, tab context.Context, dialogs <-chan string, selector string) string {
 	t.Helper()
-	found := eval[bool](t, tab, `(() => { const el = document.querySelector(`+strconv.Quote(selector)+`);
-		if (!el) return false;
-		setTimeout(() => el.click(), 0);
-		return true; })()`)
-	if !found {
-		t.Fatalf("no element %s to click", selector)
-	}
+	run(t, tab, clickFromScript(selector))
 	select {
 	case msg := <-dialogs:
 		return msg
@@ -418,6 +413,21 @@ func clickAndConfirm(t *testing.T, tab context.Context, dialogs <-chan string, s
 		t.Fatalf("clicking %s asked no confirmation", selector)
 		return ""
 	}
+}
+
+// clickFromScript clicks an element from a queued script, so the call returns at
+// once, for a click under which the page navigates away.
+func clickFromScript(selector string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tgt *chromedp.Target) error {
+		found, err := chromedp.Evaluate[bool](`(() => { const el = document.querySelector(`+strconv.Quote(selector)+`);
+			if (!el) return false;
+			setTimeout(() => el.click(), 0);
+			return true; })()`)(ctx, tgt)
+		if err == nil && !found {
+			err = errors.New("no element " + selector + " to click")
+		}
+		return err
+	})
 }
 
 // acceptDialogs accepts every JavaScript dialog of the tab and sends its message.

@@ -14,7 +14,6 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/csrf"
 
 	"fiberauth/internal/apperr"
-	"fiberauth/internal/auth"
 	"fiberauth/internal/sessions"
 )
 
@@ -208,7 +207,7 @@ func safeMethod(method string) bool {
 
 func sessionAuthenticated(c *fiber.Ctx) bool {
 	p, ok := principal(c)
-	return ok && p.Method == auth.MethodSession
+	return ok && p.BySession()
 }
 
 // csrfFromHeaderOrForm reads the token from X-Csrf-Token (htmx, scripts) or the

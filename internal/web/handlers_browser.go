@@ -112,8 +112,9 @@ func (s *server) handleRegister(c *fiber.Ctx) error {
 
 // accountPage is the data of /account: one card per capability.
 type accountPage struct {
-	Email accountEmail // handlers_mail.go
-	TOTP  totpCard     // handlers_totp.go
+	Email    accountEmail  // handlers_mail.go
+	TOTP     totpCard      // handlers_totp.go
+	Passkeys *passkeysPage // handlers_passkeys.go
 }
 
 // accountPage loads the account page's data; codes are recovery codes just made.
@@ -128,6 +129,11 @@ func (s *server) accountPage(c *fiber.Ctx, codes []string) (accountPage, error) 
 	if page.TOTP, err = s.totpCardFor(c, codes); err != nil {
 		return accountPage{}, err
 	}
+	passkeys, err := s.passkeysPage(c)
+	if err != nil {
+		return accountPage{}, err
+	}
+	page.Passkeys = &passkeys
 	return page, nil
 }
 

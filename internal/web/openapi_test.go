@@ -26,16 +26,17 @@ import (
 // browserOnlyRoutes serve HTML or assets only; everything else the app serves is a
 // JSON route and must be in the OpenAPI document.
 var browserOnlyRoutes = map[string]bool{
-	"GET /":                           true,
-	"GET /login":                      true,
-	"GET /login/verify":               true, // the code page; POST /login/verify is its JSON twin
-	"GET /register":                   true,
-	"GET /account":                    true,
-	"POST /keys/{id}/revoke":          true, // the no-JavaScript twin of DELETE /keys/{id}
-	"POST /account/sessions/{id}/end": true, // the no-JavaScript twin of DELETE /account/sessions/{id}
-	"GET /docs":                       true, // this document, as pages
-	"GET /playground":                 true,
-	"POST /playground/send":           true, // a form; the calls it makes are documented routes
+	"GET /":                              true,
+	"GET /login":                         true,
+	"GET /login/verify":                  true, // the code page; POST /login/verify is its JSON twin
+	"GET /register":                      true,
+	"GET /account":                       true,
+	"POST /keys/{id}/revoke":             true, // the no-JavaScript twin of DELETE /keys/{id}
+	"POST /account/sessions/{id}/end":    true, // the no-JavaScript twin of DELETE /account/sessions/{id}
+	"POST /account/passkeys/{id}/delete": true, // the no-JavaScript twin of DELETE /account/passkeys/{id}
+	"GET /docs":                          true, // this document, as pages
+	"GET /playground":                    true,
+	"POST /playground/send":              true, // a form; the calls it makes are documented routes
 	// The plain-form twins of PUT /admin/users/{id}/role and DELETE .../second-factor.
 	"POST /admin/users/{id}/role":                true,
 	"POST /admin/users/{id}/second-factor/reset": true,
@@ -207,6 +208,15 @@ func TestResponsesMatchTheDocument(t *testing.T) {
 		{"disable totp, not on", jsonRequest("POST", "/account/totp/disable", `{"password":"password123","code":"123456"}`, "Cookie", sessionHeader), 409},
 		{"new recovery codes", jsonRequest("POST", "/account/recovery-codes", `{"password":"carol-password"}`, "Cookie", carolHeader), 200},
 		{"new recovery codes, not on", jsonRequest("POST", "/account/recovery-codes", `{"password":"password123"}`, "Cookie", sessionHeader), 409},
+		{"passkey options", request("POST", "/account/passkeys/options", "", "Cookie", sessionHeader), 200},
+		{"passkey options, anonymous", request("POST", "/account/passkeys/options", ""), 401},
+		{"passkeys", request("GET", "/account/passkeys", "", "Cookie", sessionHeader), 200},
+		{"register passkey, no credential", jsonRequest("POST", "/account/passkeys", `{"name":"x"}`, "Cookie", sessionHeader), 422},
+		{"register passkey, no challenge", jsonRequest("POST", "/account/passkeys", `{"credential":{}}`, "Cookie", adminHeader), 400},
+		{"remove passkey, not yours", request("DELETE", "/account/passkeys/999", "", "Cookie", sessionHeader), 404},
+		{"passkey login options", request("POST", "/login/passkey/options", ""), 200},
+		{"passkey login, no challenge", jsonRequest("POST", "/login/passkey", `{"credential":{}}`), 400},
+		{"passkey login, form", request("POST", "/login/passkey", `a=1`, "Content-Type", "text/plain"), 403},
 		{"logout", request("POST", "/logout", "", "Cookie", sessionHeader), 200},
 	}
 	checked := map[string]bool{}
@@ -328,6 +338,9 @@ func TestDocumentedExamplesWork(t *testing.T) {
 			}
 			if live := liveParams[o.OperationID]; live != nil {
 				live(t, a, req) // a parameter only a running session has
+				if b, _ := io.ReadAll(req.Body); len(b) > 0 {
+					reqBody = b // or a body only a running ceremony can make (passkeys)
+				}
 			}
 			if live := liveBodies[o.OperationID]; live != nil {
 				reqBody = live(t, a, req, reqBody) // a body only the running app can know (a TOTP code)
@@ -394,6 +407,10 @@ var liveParams = map[string]func(t *testing.T, a *testApp, req *http.Request){
 		req.URL.RawQuery = "token=" + token
 		req.RequestURI = req.URL.RequestURI()
 	},
+	"registerPasskey":  livePasskeyRegistration,
+	"listPasskeys":     func(t *testing.T, a *testApp, req *http.Request) { livePasskey(t, a, req.Cookies()) },
+	"removePasskey":    func(t *testing.T, a *testApp, req *http.Request) { livePasskey(t, a, req.Cookies()) },
+	"loginWithPasskey": livePasskeyLogin,
 	"endSession": func(t *testing.T, a *testApp, req *http.Request) {
 		t.Helper()
 		list := request("GET", "/account/sessions", "")
@@ -421,7 +438,7 @@ var variesByRun = map[string]bool{"created_at": true, "last_used_at": true, "exp
 
 // variesByClient are the fields, by where they stand, that depend on the client the
 // test is (its address and User-Agent) or are random.
-var variesByClient = map[string]bool{"$.sessions.id": true, "$.sessions.ip": true, "$.sessions.user_agent": true,
+var variesByClient = map[string]bool{"$.publicKey.challenge": true, "$.publicKey.user.id": true, "$.sessions.id": true, "$.sessions.ip": true, "$.sessions.user_agent": true,
 	"$.sessions.device": true}
 
 // matchesExample reports how got differs from the documented example: every field

@@ -43,7 +43,7 @@ func (s *server) viewData(c *fiber.Ctx, title, nav string) viewData {
 		AllowRegistration: s.cfg.AllowRegistration,
 		DemoData:          s.cfg.DemoData,
 	}
-	if p, ok := principal(c); ok && p.Method == auth.MethodSession {
+	if p, ok := principal(c); ok && p.BySession() {
 		d.User = &p
 	}
 	if info, ok := c.Locals(localSession).(sessions.Info); ok {
@@ -152,13 +152,14 @@ var flashMessages = map[string]string{
 	"password-reset":   "Your password has been reset and every session signed out. Log in with the new password.",
 	"session-ended":    "That session has been signed out. It stops working at once, everywhere.",
 	"sessions-ended":   "Your other sessions have been signed out.",
+	"passkey-removed":  "The passkey has been removed. It stops working at once.",
 	"key-secret-gone":  "The new key's secret can no longer be shown. If you did not copy it, revoke the key and create another.",
 	// After an admin's action on another user (handlers_admin.go).
 	"user-disabled":            "The account is disabled. Its sessions have ended, and its password and keys are refused everywhere.",
 	"user-enabled":             "The account is enabled again.",
 	"user-role-changed":        "The role is changed. The user's sessions have ended; they log in again with the new role.",
 	"user-logged-out":          "Every session of the user has ended. Their password and keys still work.",
-	"user-second-factor-reset": "The user's second factor is reset: TOTP, recovery codes and remembered browsers are gone.",
+	"user-second-factor-reset": "The user's second factors are reset: TOTP, recovery codes, remembered browsers and passkeys are gone.",
 	// The second factor (handlers_totp.go).
 	"totp-disabled":      "Two-factor authentication is off. Your recovery codes and remembered browsers no longer work.",
 	"browser-forgotten":  "That browser is forgotten: it asks for a code at its next login.",

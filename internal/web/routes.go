@@ -111,7 +111,15 @@ func (s *server) routes(app *fiber.App) {
 	app.Post("/account/recovery-codes", chain(inForm(totpForm), session, apiLimit, s.loginThrottle(nil, sessionUsername, nil),
 		s.handleRecoveryCodes)...)
 
-	// Passkeys (handlers_passkeys.go).
+	// Passkeys (handlers_passkeys.go): register and remove from a session; log in
+	// with no username, throttled per client like failed passwords.
+	app.Post("/account/passkeys/options", chain(session, apiLimit, s.handlePasskeyRegisterOptions)...)
+	app.Post("/account/passkeys", chain(session, apiLimit, s.handlePasskeyRegister)...)
+	app.Get("/account/passkeys", chain(session, s.handlePasskeysList)...)
+	app.Delete("/account/passkeys/:id", chain(session, apiLimit, s.handlePasskeyRemove)...)
+	app.Post("/account/passkeys/:id/delete", chain(session, apiLimit, s.handlePasskeyRemove)...)
+	app.Post("/login/passkey/options", chain(noStore, apiLimit, csrfLogin, s.handlePasskeyLoginOptions)...)
+	app.Post("/login/passkey", chain(noStore, apiLimit, csrfLogin, s.passkeyThrottle(), s.handlePasskeyLogin)...)
 
 	// Tokens: the OAuth 2.0 password grant and JWT access tokens (handlers_tokens.go).
 	// POST /token answers in RFC 6749's shape (oauthErrors) and is throttled like

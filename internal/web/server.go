@@ -24,6 +24,7 @@ import (
 	"fiberauth/internal/config"
 	"fiberauth/internal/handoff"
 	"fiberauth/internal/mfa"
+	"fiberauth/internal/passkey"
 	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
@@ -45,6 +46,8 @@ type Deps struct {
 	// MFA is the second factor: TOTP, recovery codes, pending logins and
 	// remembered browsers. Required.
 	MFA *mfa.Service
+	// Passkeys runs the WebAuthn ceremonies (package passkey). Required.
+	Passkeys *passkey.Service
 	// Shared is the state every instance sees (memory, or Redis shared by all
 	// instances): rate-limit counters and the failed-login throttle.
 	Shared shared.Store
@@ -75,6 +78,7 @@ type server struct {
 	auth         *auth.Service
 	sessions     *sessions.Manager
 	mfa          *mfa.Service
+	passkeys     *passkey.Service
 	shared       shared.Store
 	storageReady func(context.Context) error
 	throttle     *throttle.Throttle // failed logins per username and client IP
@@ -97,8 +101,10 @@ type server struct {
 // NewServer builds the application from its dependencies. Missing views or static
 // files are a programming error and panic, like a bad route table.
 func NewServer(d Deps) *fiber.App {
-	if d.Views == nil || d.Static == nil || d.APIDoc == nil || d.Tokens == nil || d.Recovery == nil || d.MFA == nil || len(d.CSRFKey) < 32 {
-		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Tokens, Deps.Recovery, Deps.MFA and a 32-byte Deps.CSRFKey are required")
+	if d.Views == nil || d.Static == nil || d.APIDoc == nil || d.Tokens == nil || d.Recovery == nil || d.MFA == nil ||
+		d.Passkeys == nil || len(d.CSRFKey) < 32 {
+		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Tokens, Deps.Recovery, Deps.MFA, Deps.Passkeys " +
+			"and a 32-byte Deps.CSRFKey are required")
 	}
 	assets, err := newStaticFiles(d.Static)
 	if err != nil {
@@ -126,6 +132,7 @@ func NewServer(d Deps) *fiber.App {
 		auth:         d.Auth,
 		sessions:     d.Sessions,
 		mfa:          d.MFA,
+		passkeys:     d.Passkeys,
 		shared:       d.Shared,
 		storageReady: d.StorageReady,
 		throttle:     throttle.New(d.Shared, d.Config.LoginMaxFailures, d.Config.LoginFailureWindow, nil),

@@ -18,6 +18,7 @@ import (
 	"fiberauth/internal/config"
 	"fiberauth/internal/mail"
 	"fiberauth/internal/mfa"
+	"fiberauth/internal/passkey"
 	"fiberauth/internal/recovery"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
@@ -115,12 +116,18 @@ func newTestAppOver(t testing.TB, env map[string]string, wrap func(store.Store) 
 		t.Fatalf("mail templates: %v", err)
 	}
 	rec := recovery.New(recovery.Options{Store: st, Auth: svc, Templates: templates, PublicURL: cfg.PublicURL, Now: clock.Now})
+	passkeys, err := passkey.New(passkey.Config{PublicURL: cfg.PublicURL, SecretsKey: []byte(rand.Text() + "012345"),
+		Store: st, Shared: storage, Audit: svc.Audit, Now: clock.Now})
+	if err != nil {
+		t.Fatalf("passkey: %v", err)
+	}
 	app := NewServer(Deps{
 		Config:   cfg,
 		Logger:   slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Auth:     svc,
 		Sessions: sessions.NewManager(storage, svc, sessions.Config{IdleTimeout: cfg.SessionIdleTimeout, AbsoluteTimeout: cfg.SessionAbsoluteTimeout, Now: clock.Now}),
 		MFA:      secondFactor,
+		Passkeys: passkeys,
 		Shared:   storage,
 		Views:    testViews(t),
 		Static:   public.FS,

@@ -44,6 +44,7 @@ const (
 	fragForgotForm   = "partials/forgot_form"
 	fragResetForm    = "partials/reset_form"
 	fragEmailForm    = "partials/email_form"
+	fragPasskeyList  = "partials/account_passkeys"
 
 	fragPlaygroundForm = "partials/playground_form"
 	fragExchanges      = "partials/exchanges"
@@ -71,7 +72,7 @@ func NewViews(fsys fs.FS, reload bool) (*html.Engine, error) {
 		fragKeyCreated, fragKeyRow, fragError, pagePlayground, pageDocs, fragPlaygroundForm, fragExchanges,
 		pageSessions, fragSessions, pageAdminAudit, fragAuditFilter, fragAuditRows,
 		pageAdminUser, fragAdminUser, pageForgot, pageReset, pageVerify, pageMailbox, fragForgotForm, fragResetForm,
-		fragEmailForm, pageLoginVerify, fragLoginVerify, fragAccountTOTP} {
+		fragEmailForm, pageLoginVerify, fragLoginVerify, fragAccountTOTP, fragPasskeyList} {
 		if engine.Templates.Lookup(name) == nil {
 			return nil, fmt.Errorf("views: template %q is missing", name)
 		}
