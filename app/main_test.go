@@ -34,10 +34,16 @@ var listeningURL = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 // /healthz answers.
 func startServer(t *testing.T, getenv func(string) string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	var out testenv.Buffer
+	return startServerTo(t, getenv, &out)
+}
+
+// startServerTo is startServer writing the log to out.
+func startServerTo(t *testing.T, getenv func(string) string, out *testenv.Buffer) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv, strings.NewReader(""), &out) }()
+	go func() { done <- run(ctx, nil, getenv, strings.NewReader(""), out) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

@@ -18,6 +18,7 @@ import (
 	"fiberauth/internal/apidoc"
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
+	"fiberauth/internal/metrics"
 	"fiberauth/internal/sessions"
 	"fiberauth/internal/shared"
 	"fiberauth/internal/store"
@@ -44,6 +45,12 @@ type Core struct {
 // OpenCore opens the database (applying migrations) and the storage, and builds the
 // identity service.
 func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Core, error) {
+	return openCore(ctx, cfg, logger, nil)
+}
+
+// openCore is OpenCore, with the identity service telling observer (nil: nobody)
+// of its caches and bcrypt times.
+func openCore(ctx context.Context, cfg config.Config, logger *slog.Logger, observer auth.Observer) (*Core, error) {
 	secrets, err := secretsKey(cfg)
 	if err != nil {
 		return nil, err
@@ -64,7 +71,7 @@ func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Cor
 		genTTL = auth.LocalGenerationTTL
 	}
 	svc, err := auth.NewService(ctx, st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL,
-		Shared: storage, GenerationTTL: genTTL, Logger: logger})
+		Shared: storage, GenerationTTL: genTTL, Logger: logger, Observer: observer})
 	if err != nil {
 		storage.Close()
 		st.Close()
@@ -88,13 +95,16 @@ func (c *Core) Close() error {
 // Server is the whole running application.
 type Server struct {
 	*Core
-	App    *fiber.App
-	pruner *auditPruner
+	App *fiber.App
+	// Metrics measures the app; run serves them on METRICS_ADDR when it is set.
+	Metrics *metrics.Metrics
+	pruner  *auditPruner
 }
 
 // New builds the application from cfg.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, error) {
-	core, err := OpenCore(ctx, cfg, logger)
+	m := metrics.New()
+	core, err := openCore(ctx, cfg, logger, m)
 	if err != nil {
 		return nil, err
 	}
@@ -129,8 +139,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		Static:       public.FS,
 		APIDoc:       doc,
 		CSRFKey:      csrfKey,
+		Observer:     m,
 	})
-	return &Server{Core: core, App: app, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger)}, nil
+	return &Server{Core: core, App: app, Metrics: m, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger)}, nil
 }
 
 // viewsFS is where the templates come from: the views folder in development when it

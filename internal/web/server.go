@@ -56,6 +56,9 @@ type Deps struct {
 	// instance must have the same one (service.New reads it from the database).
 	// At least 32 bytes. Required.
 	CSRFKey []byte
+	// Observer is told of requests, authentication attempts and refusals, for
+	// metrics (observe.go); nil: nobody.
+	Observer Observer
 }
 
 type server struct {
@@ -75,6 +78,8 @@ type server struct {
 	apiRef       *apiReference           // the /docs page, built once (apiref.go)
 	handoff      *handoff.Store          // a new key's secret, from POST /keys to the dashboard
 	serve        fasthttp.RequestHandler // this app's own handler, for the playground's calls
+	observe      Observer
+	routeTable   routeTable // the registered routes, for request labels (observe.go)
 
 	// renderErrorPage, when set, renders an error for browsers.
 	renderErrorPage func(c *fiber.Ctx, err error, d errorDetail) error
@@ -124,6 +129,10 @@ func NewServer(d Deps) *fiber.App {
 		handoff:      handoff.New(d.Shared, newKeyHandoffTTL, d.Auth.Now),
 	}
 	s.renderErrorPage = s.renderError
+	s.observe = d.Observer
+	if s.observe == nil {
+		s.observe = nopObserver{}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -168,6 +177,7 @@ func NewServer(d Deps) *fiber.App {
 		}))
 	}
 	s.routes(app)
+	s.routeTable = newRouteTable(app)
 	// Taken once, now that every route is in: Handler() also builds the route tree,
 	// which must not happen while requests are being served.
 	s.serve = app.Handler()
