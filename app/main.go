@@ -33,6 +33,12 @@ func main() {
 // when ctx is cancelled (after a graceful shutdown) or start-up fails. The password
 // for `users create` is read from stdin, never from a flag.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	// Help, at any level, before anything is opened or even configured.
+	if help, ok := helpFor(args); ok {
+		fmt.Fprintln(stdout, help)
+		return nil
+	}
+
 	// Config.
 	cfg, err := config.Load(getenv, ".env")
 	if err != nil {

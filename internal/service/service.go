@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 	if err != nil {
 		return nil, err
 	}
+	keepSessions(cfg, core.Storage, logger)
 	doc, err := apidoc.Load(ctx)
 	if err != nil {
 		core.Close()
@@ -124,6 +125,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, fmt.Errorf("reading the CSRF signing key: %w", err)
 	}
+	static, reloadStatic := staticFS(cfg)
 	app := web.NewServer(web.Deps{
 		Config: cfg,
 		Logger: logger,
@@ -136,12 +138,43 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		Shared:       storage,
 		StorageReady: storagePing(storage),
 		Views:        engine,
-		Static:       public.FS,
+		Static:       static,
+		StaticReload: reloadStatic,
 		APIDoc:       doc,
 		CSRFKey:      csrfKey,
 		Observer:     m,
 	})
 	return &Server{Core: core, App: app, Metrics: m, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger)}, nil
+}
+
+// devSessionsFile is where development keeps the memory state (sessions, limits)
+// across a restart, so that air restarting the server does not log anyone out.
+const devSessionsFile = "data/sessions.json"
+
+// keepSessions makes the memory state survive a restart: loaded now, saved when
+// the storage closes (after the graceful shutdown). Development only, and only the
+// server (not the admin CLI, which would save a stale copy): production and tests
+// never write sessions to disk.
+func keepSessions(cfg config.Config, storage shared.Store, logger *slog.Logger) {
+	mem, ok := storage.(*shared.Memory)
+	if !cfg.Development() || !ok {
+		return
+	}
+	if err := mem.Persist(devSessionsFile); err != nil {
+		logger.Warn("sessions from the last run are lost", "err", err)
+	}
+}
+
+// staticFS is where the static files come from: the public folder in development
+// when it is there (a CSS or JS edit shows on the next page load, no rebuild),
+// else the embedded copy.
+func staticFS(cfg config.Config) (fsys fs.FS, reload bool) {
+	if cfg.Development() {
+		if st, err := os.Stat("public"); err == nil && st.IsDir() {
+			return os.DirFS("public"), true
+		}
+	}
+	return public.FS, false
 }
 
 // viewsFS is where the templates come from: the views folder in development when it

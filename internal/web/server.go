@@ -49,6 +49,9 @@ type Deps struct {
 	Views fiber.Views
 	// Static holds the files served under /static/ (public.FS). Required.
 	Static fs.FS
+	// StaticReload reads Static again for every page (development: edits show
+	// without a restart); otherwise it is read once, at start-up.
+	StaticReload bool
 	// APIDoc is the OpenAPI document served at /openapi.json (without its demo
 	// credentials unless Config.DemoData).
 	APIDoc *apidoc.Doc
@@ -91,7 +94,7 @@ func NewServer(d Deps) *fiber.App {
 	if d.Views == nil || d.Static == nil || d.APIDoc == nil || len(d.CSRFKey) < 32 {
 		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc and a 32-byte Deps.CSRFKey are required")
 	}
-	assets, err := newStaticFiles(d.Static)
+	assets, err := newStaticFiles(d.Static, d.StaticReload)
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
