@@ -48,10 +48,14 @@ func (nopObserver) Request(string, string, int, time.Duration) {}
 func (nopObserver) AuthAttempt(string, string)                 {}
 func (nopObserver) Refused(string)                             {}
 
-// knownMethods are the methods a request label may name; anything else is "other".
-var knownMethods = map[string]bool{
-	fiber.MethodGet: true, fiber.MethodHead: true, fiber.MethodPost: true, fiber.MethodPut: true,
-	fiber.MethodPatch: true, fiber.MethodDelete: true, fiber.MethodOptions: true,
+// methodLabel is the method as a label: a standard one, or "other".
+func methodLabel(method string) string {
+	switch method {
+	case fiber.MethodGet, fiber.MethodHead, fiber.MethodPost, fiber.MethodPut,
+		fiber.MethodPatch, fiber.MethodDelete, fiber.MethodOptions:
+		return method
+	}
+	return "other"
 }
 
 // routeTable knows the registered routes by their handler lists, so that a request
@@ -74,10 +78,7 @@ func newRouteTable(app *fiber.App) routeTable {
 
 // labels are the route and method labels of a request that has been handled.
 func (t routeTable) labels(c *fiber.Ctx) (route, method string) {
-	method = c.Method()
-	if !knownMethods[method] {
-		method = "other"
-	}
+	method = methodLabel(c.Method())
 	// After c.Next() has returned, c.Route() is the last route that matched: the
 	// route itself, or a middleware's (or, for fasthttp's own errors, a stand-in
 	// holding the raw path) when no route did.
