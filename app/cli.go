@@ -30,6 +30,31 @@ const usageText = `usage:
   fiberauth tokens rotate-signing-key                  a new key signs; the old one verifies until its tokens expire
   fiberauth mail test --to ADDRESS                     queue a test message and send it now (with SMTP_URL)`
 
+// helpFor returns the usage for a command line that asks for help (-h, -help or
+// --help anywhere, or "help" first), narrowed to its command group (users, keys)
+// when it names one.
+func helpFor(args []string) (string, bool) {
+	asked := len(args) > 0 && args[0] == "help"
+	for _, a := range args {
+		if a == "-h" || a == "-help" || a == "--help" {
+			asked = true
+		}
+	}
+	if !asked {
+		return "", false
+	}
+	if len(args) > 0 && (args[0] == "users" || args[0] == "keys") {
+		lines := []string{"usage:"}
+		for _, l := range strings.Split(usageText, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "fiberauth "+args[0]+" ") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n"), true
+	}
+	return usageText, true
+}
+
 // runCommand runs one admin command. Each change is written to the audit log with
 // the actor "cli". shared says whether this process shares state with the servers
 // (REDIS_URL), so that what it changes reaches their caches at once.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"fiberauth/internal/config"
+	"fiberauth/internal/metrics"
 	"fiberauth/internal/service"
 )
 
@@ -32,6 +33,12 @@ func main() {
 // when ctx is cancelled (after a graceful shutdown) or start-up fails. The password
 // for `users create` is read from stdin, never from a flag.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout io.Writer) error {
+	// Help, at any level, before anything is opened or even configured.
+	if help, ok := helpFor(args); ok {
+		fmt.Fprintln(stdout, help)
+		return nil
+	}
+
 	// Config.
 	cfg, err := config.Load(getenv, ".env")
 	if err != nil {
@@ -61,6 +68,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return err
 	}
 	defer srv.Close()
+
+	// Metrics, on their own listener so that they are never public (METRICS_ADDR).
+	if cfg.MetricsAddr != "" {
+		ms, err := metrics.Serve(srv.Metrics, cfg.MetricsAddr)
+		if err != nil {
+			return err
+		}
+		logger.Info("metrics listening", "addr", ms.Addr().String(), "path", "/metrics")
+		defer func() {
+			// After the app has drained, so that its last requests are counted; a
+			// scrape under way gets a second to finish.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			if err := ms.Shutdown(ctx); err != nil {
+				logger.Warn("metrics shutdown", "err", err)
+			}
+		}()
+	}
 
 	// Listen until the context ends, then drain: requests being handled finish (their
 	// responses say Connection: close, so keep-alive clients send the next one

@@ -37,10 +37,16 @@ var listeningURL = regexp.MustCompile(`url=(http://127\.0\.0\.1:\d+)`)
 // /healthz answers.
 func startServer(t *testing.T, getenv func(string) string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	var out testenv.Buffer
+	return startServerTo(t, getenv, &out)
+}
+
+// startServerTo is startServer writing the log to out.
+func startServerTo(t *testing.T, getenv func(string) string, out *testenv.Buffer) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv, strings.NewReader(""), &out) }()
+	go func() { done <- run(ctx, nil, getenv, strings.NewReader(""), out) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -252,5 +258,38 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	if _, err := http.Get(base + "/healthz"); err == nil {
 		t.Error("still accepting connections after shutdown")
+	}
+}
+
+// --help at every level of the command line prints the usage and succeeds, without
+// opening anything (here not even a valid configuration).
+func TestHelpAtEveryLevel(t *testing.T) {
+	broken := func(k string) string { return map[string]string{"APP_ENV": "nonsense"}[k] }
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--help"}, "fiberauth keys revoke ID"},
+		{[]string{"-h"}, "fiberauth users list"},
+		{[]string{"help"}, "fiberauth users create"},
+		{[]string{"users", "--help"}, "fiberauth users disable"},
+		{[]string{"users", "create", "--help"}, "fiberauth users create"},
+		{[]string{"users", "set-role", "alice", "-help"}, "fiberauth users set-role"},
+		{[]string{"keys", "--help"}, "fiberauth keys create"},
+		{[]string{"keys", "revoke", "-h"}, "fiberauth keys revoke"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out bytes.Buffer
+			if err := run(t.Context(), tt.args, broken, strings.NewReader(""), &out); err != nil {
+				t.Fatalf("run %v: %v", tt.args, err)
+			}
+			if !strings.Contains(out.String(), tt.want) || !strings.HasPrefix(out.String(), "usage:") {
+				t.Errorf("run %v printed %q, want usage with %q", tt.args, out.String(), tt.want)
+			}
+			if tt.args[0] == "keys" && strings.Contains(out.String(), "fiberauth users") {
+				t.Errorf("keys help lists the users commands: %q", out.String())
+			}
+		})
 	}
 }

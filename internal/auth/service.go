@@ -78,6 +78,8 @@ type Options struct {
 	UsageFlushInterval time.Duration
 	Logger             *slog.Logger
 	Now                func() time.Time // for tests; time.Now by default
+	// Observer is told of cache lookups and bcrypt times (observer.go); nil: nobody.
+	Observer Observer
 }
 
 // Service is the identity service: verification, users, keys and the audit log.
@@ -93,6 +95,7 @@ type Service struct {
 	usage     *usageRecorder
 	log       *slog.Logger
 	now       func() time.Time
+	observe   Observer
 }
 
 // NewService builds a Service over st. Call Close to flush pending writes.
@@ -128,7 +131,11 @@ func NewService(ctx context.Context, st store.Store, opts Options) (*Service, er
 	if opts.KeyCacheSize <= 0 {
 		opts.KeyCacheSize = DefaultKeyCacheSize
 	}
-	s := &Service{store: st, hasher: h, log: opts.Logger, now: opts.Now}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	h.compare = timedCompare(h.compare, opts.Observer)
+	s := &Service{store: st, hasher: h, log: opts.Logger, now: opts.Now, observe: opts.Observer}
 	s.creds = newCredentialCache(opts.CredentialTTL, opts.Now)
 	s.keys = newKeyCache(opts.KeyCacheTTL, opts.KeyCacheSize)
 	s.shared = opts.Shared
@@ -149,7 +156,11 @@ func (s *Service) Ready(ctx context.Context) error { return s.store.Ping(ctx) }
 // so a Basic client repeating it pays for bcrypt once per CredentialTTL.
 func (s *Service) VerifyPassword(ctx context.Context, username, password string) (Principal, error) {
 	k := s.creds.mac(username, password)
-	if p, ok := s.cachedPassword(ctx, k); ok {
+	p, ok := s.cachedPassword(ctx, k)
+	if !isRepeatedCheck(ctx) {
+		s.observe.CacheLookup(CacheCredential, ok)
+	}
+	if ok {
 		return passwordEnough(p)
 	}
 	// Requests carrying the same credential at the same time (a client's parallel
@@ -478,6 +489,7 @@ func (s *Service) VerifyAPIKey(ctx context.Context, key string) (Principal, erro
 		s.keys.forgetID(cached.id) // ask the database, which knows
 		cached, found, epoch = s.keys.get(d, now)
 	}
+	s.observe.CacheLookup(CacheAPIKey, found != keyMiss)
 	switch found {
 	case keyInvalid:
 		return Principal{}, ErrInvalidAPIKey

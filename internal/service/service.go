@@ -19,6 +19,7 @@ import (
 	"fiberauth/internal/auth"
 	"fiberauth/internal/config"
 	"fiberauth/internal/mail"
+	"fiberauth/internal/metrics"
 	"fiberauth/internal/mfa"
 	"fiberauth/internal/passkey"
 	"fiberauth/internal/recovery"
@@ -51,6 +52,12 @@ type Core struct {
 // OpenCore opens the database (applying migrations) and the storage, and builds the
 // identity service.
 func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Core, error) {
+	return openCore(ctx, cfg, logger, nil)
+}
+
+// openCore is OpenCore, with the identity service telling observer (nil: nobody)
+// of its caches and bcrypt times.
+func openCore(ctx context.Context, cfg config.Config, logger *slog.Logger, observer auth.Observer) (*Core, error) {
 	secrets, err := secretsKey(cfg)
 	if err != nil {
 		return nil, err
@@ -71,7 +78,7 @@ func OpenCore(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Cor
 		genTTL = auth.LocalGenerationTTL
 	}
 	svc, err := auth.NewService(ctx, st, auth.Options{BcryptCost: cfg.BcryptCost, CredentialTTL: auth.DefaultCredentialTTL,
-		Shared: storage, GenerationTTL: genTTL, Logger: logger})
+		Shared: storage, GenerationTTL: genTTL, Logger: logger, Observer: observer})
 	if err != nil {
 		storage.Close()
 		st.Close()
@@ -111,8 +118,10 @@ func (c *Core) Close() error {
 // Server is the whole running application.
 type Server struct {
 	*Core
-	App    *fiber.App
-	pruner *auditPruner
+	App *fiber.App
+	// Metrics measures the app; run serves them on METRICS_ADDR when it is set.
+	Metrics *metrics.Metrics
+	pruner  *auditPruner
 	// Mail sends the outbox (nil without SMTP_URL: mail then stays in the outbox,
 	// shown at /dev/mailbox outside production).
 	Mail *mail.Sender
@@ -122,10 +131,12 @@ type Server struct {
 
 // New builds the application from cfg.
 func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, error) {
-	core, err := OpenCore(ctx, cfg, logger)
+	m := metrics.New()
+	core, err := openCore(ctx, cfg, logger, m)
 	if err != nil {
 		return nil, err
 	}
+	keepSessions(cfg, core.Storage, logger)
 	doc, err := apidoc.Load(ctx)
 	if err != nil {
 		core.Close()
@@ -158,6 +169,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		core.Close()
 		return nil, err
 	}
+	static, reloadStatic := staticFS(cfg)
 	app := web.NewServer(web.Deps{
 		Config: cfg,
 		Logger: logger,
@@ -172,18 +184,20 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger) (*Server, 
 		Shared:       storage,
 		StorageReady: storagePing(storage),
 		Views:        engine,
-		Static:       public.FS,
+		Static:       static,
+		StaticReload: reloadStatic,
 		APIDoc:       doc,
 		CSRFKey:      csrfKey,
 		Tokens:       core.Tokens,
 		Recovery:     rec,
+		Observer:     m,
 	})
 	rec.Start()
 	if sender != nil {
 		sender.Start()
 	}
-	return &Server{Core: core, App: app, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger), Mail: sender,
-		Recovery: rec}, nil
+	return &Server{Core: core, App: app, Metrics: m, pruner: startAuditPruner(core.Store, cfg.AuditRetention, logger),
+		Mail: sender, Recovery: rec}, nil
 }
 
 // OpenMail builds the recovery service over the outbox and, with SMTP_URL, the
@@ -217,6 +231,36 @@ func OpenMail(cfg config.Config, core *Core, logger *slog.Logger) (*mail.Sender,
 	rec := recovery.New(recovery.Options{Store: core.Store, Auth: core.Auth, Templates: templates,
 		PublicURL: cfg.PublicURL, Notify: notify, Logger: logger})
 	return sender, rec, nil
+}
+
+// devSessionsFile is where development keeps the memory state (sessions, limits)
+// across a restart, so that air restarting the server does not log anyone out.
+const devSessionsFile = "data/sessions.json"
+
+// keepSessions makes the memory state survive a restart: loaded now, saved when
+// the storage closes (after the graceful shutdown). Development only, and only the
+// server (not the admin CLI, which would save a stale copy): production and tests
+// never write sessions to disk.
+func keepSessions(cfg config.Config, storage shared.Store, logger *slog.Logger) {
+	mem, ok := storage.(*shared.Memory)
+	if !cfg.Development() || !ok {
+		return
+	}
+	if err := mem.Persist(devSessionsFile); err != nil {
+		logger.Warn("sessions from the last run are lost", "err", err)
+	}
+}
+
+// staticFS is where the static files come from: the public folder in development
+// when it is there (a CSS or JS edit shows on the next page load, no rebuild),
+// else the embedded copy.
+func staticFS(cfg config.Config) (fsys fs.FS, reload bool) {
+	if cfg.Development() {
+		if st, err := os.Stat("public"); err == nil && st.IsDir() {
+			return os.DirFS("public"), true
+		}
+	}
+	return public.FS, false
 }
 
 // viewsFS is where the templates come from: the views folder in development when it

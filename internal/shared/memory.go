@@ -20,6 +20,10 @@ type Memory struct {
 	now func() time.Time
 
 	mu sync.Mutex // serialises the compound operations
+
+	// persist is set in development only (Persist): the file the state is saved
+	// to at Close, with each key's expiry, which Fiber's storage does not tell.
+	persist *persistence
 }
 
 var _ Store = (*Memory)(nil)
@@ -57,7 +61,7 @@ func (m *Memory) saveCounter(key string, c counter, now time.Time) error {
 	var raw [16]byte
 	binary.BigEndian.PutUint64(raw[:], uint64(c.n))
 	binary.BigEndian.PutUint64(raw[8:], uint64(c.end))
-	return m.Storage.Set(key, raw[:], ttl(time.Duration(c.end-now.UnixNano())))
+	return m.set(key, raw[:], ttl(time.Duration(c.end-now.UnixNano())))
 }
 
 // incr adds one to a counter, starting its window if it has none.
@@ -91,7 +95,7 @@ func (m *Memory) Raise(key string, v int64, exp time.Duration) (int64, error) {
 	if cur, err := strconv.ParseInt(string(raw), 10, 64); err == nil && cur >= v {
 		return cur, nil
 	}
-	return v, m.Storage.Set(key, []byte(strconv.FormatInt(v, 10)), exp)
+	return v, m.set(key, []byte(strconv.FormatInt(v, 10)), exp)
 }
 
 func (m *Memory) Replace(key string, val []byte, exp time.Duration) (bool, error) {
@@ -100,7 +104,7 @@ func (m *Memory) Replace(key string, val []byte, exp time.Duration) (bool, error
 	if cur, err := m.Storage.Get(key); err != nil || cur == nil {
 		return false, err
 	}
-	return true, m.Storage.Set(key, val, exp)
+	return true, m.set(key, val, exp)
 }
 
 func (m *Memory) Claim(key string, exp time.Duration) (bool, error) {
@@ -117,7 +121,7 @@ func (m *Memory) Claim(key string, exp time.Duration) (bool, error) {
 func (m *Memory) Delete(key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.Storage.Delete(key)
+	return m.del(key)
 }
 
 func (m *Memory) GetMany(keys ...string) ([][]byte, error) {
@@ -152,13 +156,13 @@ func (m *Memory) loadFlights(key string, now time.Time) (flights, error) {
 
 func (m *Memory) saveFlights(key string, f flights, lease time.Duration) error {
 	if len(f) == 0 {
-		return m.Storage.Delete(key)
+		return m.del(key)
 	}
 	var b strings.Builder
 	for id, d := range f {
 		b.WriteString(id + "@" + strconv.FormatInt(d, 10) + " ")
 	}
-	return m.Storage.Set(key, []byte(b.String()), ttl(lease))
+	return m.set(key, []byte(b.String()), ttl(lease))
 }
 
 func (m *Memory) BeginAttempt(a Attempt) (AttemptResult, error) {
@@ -240,7 +244,7 @@ func (m *Memory) loadIndex(key string) (index, error) {
 
 func (m *Memory) saveIndex(key string, ix index) error {
 	if len(ix.entries) == 0 {
-		return m.Storage.Delete(key)
+		return m.del(key)
 	}
 	var b strings.Builder
 	b.WriteString("expires@" + strconv.FormatInt(ix.expires, 10) + " ")
@@ -251,7 +255,7 @@ func (m *Memory) saveIndex(key string, ix index) error {
 	if ix.expires != 0 {
 		exp = ttl(time.Duration(ix.expires - m.now().UnixNano()))
 	}
-	return m.Storage.Set(key, []byte(b.String()), exp)
+	return m.set(key, []byte(b.String()), exp)
 }
 
 func (m *Memory) AddToIndex(key, member string, at time.Time, limit int, exp time.Duration) ([]string, error) {
@@ -279,7 +283,7 @@ func (m *Memory) AddToIndex(key, member string, at time.Time, limit int, exp tim
 	var evicted []string
 	for len(live) > limit {
 		evicted = append(evicted, live[0].member)
-		if err := m.Storage.Delete(live[0].member); err != nil {
+		if err := m.del(live[0].member); err != nil {
 			return nil, err
 		}
 		live = live[1:]

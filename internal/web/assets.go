@@ -30,7 +30,17 @@ type assetURLs struct {
 
 // staticFiles serves public/ under content-hashed URLs (/static/<hash>/<path>): a
 // URL never changes meaning, so browsers may cache it for a year without asking.
+// In development (reload) the files are read again for every page and file served,
+// so an edit gets a new URL at once; a read that fails then (an editor half way
+// through a write) falls back to the files as they were at start-up.
 type staticFiles struct {
+	fsys    fs.FS
+	reload  bool
+	startup *assetSet
+}
+
+// assetSet is the static files as read at one moment, with their URLs.
+type assetSet struct {
 	files map[string]staticFile
 	urls  assetURLs
 }
@@ -41,9 +51,34 @@ type staticFile struct {
 	contentType string
 }
 
-// newStaticFiles reads every file of fsys once, at start-up.
-func newStaticFiles(fsys fs.FS) (*staticFiles, error) {
-	st := &staticFiles{files: map[string]staticFile{}}
+// newStaticFiles reads every file of fsys at start-up, and again whenever asked
+// when reload is set.
+func newStaticFiles(fsys fs.FS, reload bool) (*staticFiles, error) {
+	set, err := readAssets(fsys)
+	if err != nil {
+		return nil, err
+	}
+	return &staticFiles{fsys: fsys, reload: reload, startup: set}, nil
+}
+
+// current is the files to serve and link to now.
+func (st *staticFiles) current() *assetSet {
+	if !st.reload {
+		return st.startup
+	}
+	set, err := readAssets(st.fsys)
+	if err != nil {
+		return st.startup
+	}
+	return set
+}
+
+// urls are the versioned URLs pages link to now.
+func (st *staticFiles) urls() assetURLs { return st.current().urls }
+
+// readAssets reads and hashes every file of fsys.
+func readAssets(fsys fs.FS) (*assetSet, error) {
+	st := &assetSet{files: map[string]staticFile{}}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -78,7 +113,7 @@ func newStaticFiles(fsys fs.FS) (*staticFiles, error) {
 
 // GET /static/:hash/*: a file, if hash is its current content hash.
 func (st *staticFiles) handle(c *fiber.Ctx) error {
-	f, ok := st.files[c.Params("*")]
+	f, ok := st.current().files[c.Params("*")]
 	if !ok || c.Params("hash") != f.hash {
 		return fiber.ErrNotFound
 	}

@@ -74,6 +74,7 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 		return !ok || (skip != nil && skip(c))
 	}
 	return chain(
+		s.countAttempt(auth.MethodBasic, func(c *fiber.Ctx) bool { return !noAttempt(c) }),
 		s.loginThrottle(noAttempt, basicUsername, s.basicKnown),
 		basicToCanonical,
 		basicauth.New(basicauth.Config{
@@ -103,7 +104,7 @@ func (s *server) basicAuth(optional bool) []fiber.Handler {
 			username, _ := c.Locals("username").(string)
 			password, _ := c.Locals("password").(string)
 			c.Locals("password", nil) // basicauth leaves the plaintext here; don't keep it around
-			p, err := s.auth.VerifyPassword(c.UserContext(), username, password)
+			p, err := s.auth.VerifyPassword(auth.RepeatedCheck(c.UserContext()), username, password)
 			if err != nil {
 				if !errors.Is(err, auth.ErrAccountDisabled) { // a right password: no new one will help
 					c.Set(fiber.HeaderWWWAuthenticate, challengeBasic)
@@ -156,6 +157,7 @@ func (s *server) apiKeyAuth(optional bool) []fiber.Handler {
 		skip = func(c *fiber.Ctx) bool { return authenticated(c) || !hasAPIKey(c) }
 	}
 	return []fiber.Handler{
+		s.countAttempt(auth.MethodAPIKey, func(c *fiber.Ctx) bool { return !(skip != nil && skip(c)) && hasAPIKey(c) }),
 		func(c *fiber.Ctx) error {
 			if skip != nil && skip(c) {
 				return c.Next()
@@ -213,6 +215,7 @@ func (s *server) sessionAuth(optional bool) fiber.Handler {
 			return c.Next()
 		}
 		info, ok, err := s.sessions.Current(c)
+		s.countSession(c, ok, err)
 		if err != nil {
 			return err
 		}
@@ -308,13 +311,13 @@ func (s *server) failureThrottle(skip func(*fiber.Ctx) bool, subject func(*fiber
 		who := subject(c)
 		if known != nil && known(c) {
 			if err := s.throttle.Check(who); err != nil {
-				return throttleError(c, err)
+				return s.throttleError(c, err)
 			}
 			return c.Next()
 		}
 		attempt, err := s.throttle.Begin(c.UserContext(), who)
 		if err != nil {
-			return throttleError(c, err)
+			return s.throttleError(c, err)
 		}
 		err = c.Next()
 		if eerr := attempt.End(failed(err)); eerr != nil {
@@ -333,17 +336,19 @@ func wrongPassword(err error) bool {
 }
 
 // throttleError answers a refused attempt with 429 and Retry-After, and a storage
-// that does not answer with 503.
-func throttleError(c *fiber.Ctx, err error) error {
+// that does not answer with 503. The refusal stays the error's cause, so that the
+// attempt is counted as throttled (attemptOutcome).
+func (s *server) throttleError(c *fiber.Ctx, err error) error {
 	var refused *throttle.Refused
 	if !errors.As(err, &refused) {
 		return apperr.Wrap(apperr.KindUnavailable, "Rate-limit storage is unavailable", err)
 	}
+	s.observe.Refused(refusedThrottle)
 	c.Set(fiber.HeaderRetryAfter, strconv.FormatInt(int64((refused.RetryAfter+time.Second-1)/time.Second), 10))
 	if refused.Busy {
-		return apperr.New(apperr.KindRateLimited, "Too many logins in progress; try again shortly")
+		return apperr.Wrap(apperr.KindRateLimited, "Too many logins in progress; try again shortly", refused)
 	}
-	return apperr.New(apperr.KindRateLimited, "Too many failed logins; try again later")
+	return apperr.Wrap(apperr.KindRateLimited, "Too many failed logins; try again later", refused)
 }
 
 // basicKnown reports whether the request's Basic credentials passed bcrypt moments
@@ -362,6 +367,7 @@ func (s *server) apiRateLimit() fiber.Handler {
 		KeyGenerator:      s.rateKey,
 		LimiterMiddleware: sharedWindow{store: s.shared},
 		LimitReached: func(c *fiber.Ctx) error {
+			s.observe.Refused(refusedRateLimit)
 			return apperr.New(apperr.KindRateLimited, "Rate limit exceeded")
 		},
 	})

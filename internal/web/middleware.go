@@ -40,12 +40,15 @@ func (s *server) accessLog(c *fiber.Ctx) error {
 			return herr
 		}
 	}
+	took := time.Since(start)
+	route, method := s.routeTable.labels(c)
+	s.observe.Request(route, method, c.Response().StatusCode(), took)
 	s.log.InfoContext(c.UserContext(), "request",
 		"request_id", requestID(c),
 		"method", c.Method(),
 		"path", c.Path(),
 		"status", c.Response().StatusCode(),
-		"latency_ms", float64(time.Since(start).Microseconds())/1000,
+		"latency_ms", float64(took.Microseconds())/1000,
 		"client_ip", s.clientIP(c),
 	)
 	return nil

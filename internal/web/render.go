@@ -39,7 +39,7 @@ func (s *server) viewData(c *fiber.Ctx, title, nav string) viewData {
 		Nav:               nav,
 		CSRF:              csrfToken(c),
 		CSRFField:         csrfFormField,
-		Assets:            s.assets.urls,
+		Assets:            s.assets.urls(),
 		AllowRegistration: s.cfg.AllowRegistration,
 		DemoData:          s.cfg.DemoData,
 	}

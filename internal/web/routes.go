@@ -45,7 +45,8 @@ func (s *server) routes(app *fiber.App) {
 
 	// Sessions (the article's routes, also the browser's: JSON or HTML by wantsHTML).
 	app.Get("/login", chain(noStore, s.sessionAuth(true), csrfLogin, s.handleLoginPage)...)
-	app.Post("/login", chain(noStore, inForm(loginForm), apiLimit, csrfLogin, s.loginThrottle(nil, loginUsername, nil),
+	app.Post("/login", chain(noStore, inForm(loginForm), apiLimit, csrfLogin, s.countAttempt(methodLogin, anyRequest),
+		s.loginThrottle(nil, loginUsername, nil),
 		s.handleLogin)...)
 	app.Get("/dashboard", chain(session, s.handleDashboard)...)
 	app.Post("/logout", chain(noStore, csrfSession, s.handleLogout)...)

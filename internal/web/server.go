@@ -58,6 +58,9 @@ type Deps struct {
 	Views fiber.Views
 	// Static holds the files served under /static/ (public.FS). Required.
 	Static fs.FS
+	// StaticReload reads Static again for every page (development: edits show
+	// without a restart); otherwise it is read once, at start-up.
+	StaticReload bool
 	// APIDoc is the OpenAPI document served at /openapi.json (without its demo
 	// credentials unless Config.DemoData).
 	APIDoc *apidoc.Doc
@@ -70,6 +73,9 @@ type Deps struct {
 	CSRFKey []byte
 	// Tokens issues and verifies OAuth 2.0 tokens (internal/token). Required.
 	Tokens *token.Service
+	// Observer is told of requests, authentication attempts and refusals, for
+	// metrics (observe.go); nil: nobody.
+	Observer Observer
 }
 
 type server struct {
@@ -93,6 +99,8 @@ type server struct {
 	tokens       *token.Service          // access and refresh tokens (handlers_tokens.go)
 	recovery     *recovery.Service       // email verification and password reset (handlers_mail.go)
 	serve        fasthttp.RequestHandler // this app's own handler, for the playground's calls
+	observe      Observer
+	routeTable   routeTable // the registered routes, for request labels (observe.go)
 
 	// renderErrorPage, when set, renders an error for browsers.
 	renderErrorPage func(c *fiber.Ctx, err error, d errorDetail) error
@@ -106,7 +114,7 @@ func NewServer(d Deps) *fiber.App {
 		panic("web.NewServer: Deps.Views, Deps.Static, Deps.APIDoc, Deps.Tokens, Deps.Recovery, Deps.MFA, Deps.Passkeys " +
 			"and a 32-byte Deps.CSRFKey are required")
 	}
-	assets, err := newStaticFiles(d.Static)
+	assets, err := newStaticFiles(d.Static, d.StaticReload)
 	if err != nil {
 		panic("web.NewServer: " + err.Error())
 	}
@@ -148,6 +156,10 @@ func NewServer(d Deps) *fiber.App {
 		recovery:     d.Recovery,
 	}
 	s.renderErrorPage = s.renderError
+	s.observe = d.Observer
+	if s.observe == nil {
+		s.observe = nopObserver{}
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -192,6 +204,7 @@ func NewServer(d Deps) *fiber.App {
 		}))
 	}
 	s.routes(app)
+	s.routeTable = newRouteTable(app)
 	// Taken once, now that every route is in: Handler() also builds the route tree,
 	// which must not happen while requests are being served.
 	s.serve = app.Handler()
