@@ -137,7 +137,7 @@ func TestAdminRules(t *testing.T) {
 			ActionUserEnable:            "target=bob id=4",
 			ActionUserSetRole:           "target=bob id=4 role=user->admin",
 			ActionUserLogout:            "target=bob id=4 every session ended",
-			ActionUserResetSecondFactor: "target=bob id=4 passkeys removed=0",
+			ActionUserResetSecondFactor: "target=bob id=4 no TOTP enrolled; passkeys removed=0",
 		}
 		refused := map[string]bool{}
 		for _, e := range events {

@@ -13,10 +13,11 @@ import (
 func TestStaticFilesReloadInDevelopment(t *testing.T) {
 	for _, reload := range []bool{true, false} {
 		fsys := fstest.MapFS{
-			assetCSS:  {Data: []byte("body{color:red}")},
-			assetJS:   {Data: []byte("//js")},
-			assetHTMX: {Data: []byte("//htmx")},
-			assetIcon: {Data: []byte("<svg/>")},
+			assetCSS:     {Data: []byte("body{color:red}")},
+			assetJS:      {Data: []byte("//js")},
+			assetPasskey: {Data: []byte("//passkey")},
+			assetHTMX:    {Data: []byte("//htmx")},
+			assetIcon:    {Data: []byte("<svg/>")},
 		}
 		st, err := newStaticFiles(fsys, reload)
 		if err != nil {
