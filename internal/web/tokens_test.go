@@ -717,6 +717,46 @@ func TestKeyRollByAPlainForm(t *testing.T) {
 
 // The password grant refuses a right password of a user with a second factor
 // (the TOTP work fills Principal.SecondFactor; here it is set directly).
+// The password grant cannot carry a code: for a user enrolled in TOTP a right
+// password is refused (403, RFC 6749 body) and no token or family is made; a
+// wrong one stays the ordinary invalid_grant.
+func TestPasswordGrantRefusesAnEnrolledUser(t *testing.T) {
+	a := newTestApp(t, nil)
+	enrolledUser(t, a, "carol", "carol-password")
+	tests := []struct {
+		name, password string
+		status         int
+		description    string
+	}{
+		{"right password", "carol-password", http.StatusForbidden, auth.ErrSecondFactorRequired.Message},
+		{"wrong password", "not-carols", http.StatusBadRequest, "Invalid credentials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := a.do(t, tokenRequest("/token", url.Values{"grant_type": {"password"},
+				"username": {"carol"}, "password": {tt.password}}))
+			var e struct {
+				Error       string `json:"error"`
+				Description string `json:"error_description"`
+			}
+			if resp.StatusCode != tt.status || json.Unmarshal([]byte(body), &e) != nil ||
+				e.Error != "invalid_grant" || e.Description != tt.description {
+				t.Fatalf("got %d %s, want %d invalid_grant %q", resp.StatusCode, body, tt.status, tt.description)
+			}
+			if strings.Contains(body, "access_token") {
+				t.Fatal("a token was issued")
+			}
+		})
+	}
+	u, err := a.store.UserByUsername(t.Context(), "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if families, err := a.tokens.Families(t.Context(), u.ID); err != nil || len(families) != 0 {
+		t.Errorf("families after the refused grants: %v, %v", families, err)
+	}
+}
+
 func TestPasswordGrantNeedsNoSecondFactor(t *testing.T) {
 	if err := passwordGrantAllowed(auth.Principal{SecondFactor: "totp"}); !errors.Is(err, auth.ErrSecondFactorRequired) {
 		t.Fatalf("with TOTP: %v", err)
