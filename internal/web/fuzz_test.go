@@ -3,7 +3,7 @@ package web
 // Fuzz targets for the code that reads a request first: credentials, bodies, redirects.
 // Each builds the app once (the code before f.Fuzz runs once per fuzzing worker) and
 // checks properties of every answer; seeds are below and in testdata/fuzz/<FuzzName>/.
-// .ci/run runs each for 5s; see docs/development.md ("Fuzzing") to run one longer.
+// .ci/run runs each for 4,000 inputs; see docs/development.md ("Fuzzing") to run one longer.
 
 import (
 	"bytes"
