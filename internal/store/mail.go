@@ -312,22 +312,7 @@ func (s *sqlStore) ClaimMail(ctx context.Context, at time.Time, lease time.Durat
 	t := at.UnixNano()
 	rows, err := s.w.QueryContext(ctx, s.q(`UPDATE mail_outbox SET lease_until = ? WHERE id IN (`+due+`) RETURNING `+outboxColumns),
 		at.Add(lease).UnixNano(), maxAttempts, t, t, limit)
-	if err != nil {
-		return nil, dbError(err)
-	}
-	defer rows.Close()
-	var out []OutboxMessage
-	for rows.Next() {
-		m, err := scanOutbox(rows)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError(err)
-	}
-	return out, nil
+	return collect(rows, err, scanOutbox)
 }
 
 func (s *sqlStore) MarkMailSent(ctx context.Context, id int64, at time.Time) error {
@@ -352,21 +337,6 @@ func (s *sqlStore) ListMail(ctx context.Context, limit int) ([]OutboxMessage, er
 	return retryRead(ctx, func() ([]OutboxMessage, error) {
 		rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+outboxColumns+` FROM mail_outbox ORDER BY created_at DESC, id DESC LIMIT ?`),
 			min(max(limit, 1), 1000))
-		if err != nil {
-			return nil, dbError(err)
-		}
-		defer rows.Close()
-		var out []OutboxMessage
-		for rows.Next() {
-			m, err := scanOutbox(rows)
-			if err != nil {
-				return nil, dbError(err)
-			}
-			out = append(out, m)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, dbError(err)
-		}
-		return out, nil
+		return collect(rows, err, scanOutbox)
 	})
 }

@@ -189,22 +189,7 @@ func nonNil(b []byte) []byte {
 func (s *sqlStore) ListPasskeys(ctx context.Context, userID int64) ([]Passkey, error) {
 	return retryRead(ctx, func() ([]Passkey, error) {
 		rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+passkeyColumns+` FROM passkeys WHERE user_id = ? ORDER BY id`), userID)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		defer rows.Close()
-		var out []Passkey
-		for rows.Next() {
-			p, err := scanPasskey(rows)
-			if err != nil {
-				return nil, dbError(err)
-			}
-			out = append(out, p)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, dbError(err)
-		}
-		return out, nil
+		return collect(rows, err, scanPasskey)
 	})
 }
 

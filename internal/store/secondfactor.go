@@ -277,22 +277,7 @@ func (s *sqlStore) ListRememberedBrowsers(ctx context.Context, userID int64) ([]
 	return retryRead(ctx, func() ([]RememberedBrowser, error) {
 		rows, err := s.r.QueryContext(ctx, s.q(`SELECT `+rememberedColumns+` FROM remembered_browsers
 			WHERE user_id = ? ORDER BY created_at DESC, digest`), userID)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		defer rows.Close()
-		var out []RememberedBrowser
-		for rows.Next() {
-			b, err := scanRemembered(rows)
-			if err != nil {
-				return nil, dbError(err)
-			}
-			out = append(out, b)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, dbError(err)
-		}
-		return out, nil
+		return collect(rows, err, scanRemembered)
 	})
 }
 

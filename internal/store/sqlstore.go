@@ -106,6 +106,27 @@ func fromNullNanos(n sql.NullInt64) *time.Time {
 
 type scanner interface{ Scan(dest ...any) error }
 
+// collect reads every row of a query with scan; err is the query's own error, so
+// a call site is `rows, err := ...QueryContext(...); return collect(rows, err, scanX)`.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (T, error)) ([]T, error) {
+	if err != nil {
+		return nil, dbError(err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, dbError(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbError(err)
+	}
+	return out, nil
+}
+
 // Users
 
 const userColumns = `id, username, password_hash, role, created_at, updated_at, last_login_at, access_generation, disabled_at, email, email_verified_at, second_factor`
@@ -519,22 +540,7 @@ func (s *sqlStore) listAPIKeys(ctx context.Context, userID int64) ([]APIKey, err
 		query, args = query+` WHERE k.user_id = ?`, append(args, userID)
 	}
 	rows, err := s.r.QueryContext(ctx, s.q(query+` ORDER BY k.created_at DESC, k.id DESC`), args...)
-	if err != nil {
-		return nil, dbError(err)
-	}
-	defer rows.Close()
-	var keys []APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError(err)
-	}
-	return keys, nil
+	return collect(rows, err, scanAPIKey)
 }
 
 func (s *sqlStore) RevokeAPIKey(ctx context.Context, userID, keyID int64, at time.Time) (APIKey, error) {

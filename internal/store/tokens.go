@@ -177,6 +177,9 @@ func (s *sqlStore) SigningKeys(ctx context.Context, retiredAfter time.Time) ([]S
 const familyColumns = `f.id, f.handle, f.user_id, f.generation, f.scope, f.client_ip, f.user_agent,
 	f.created_at, f.last_used_at, f.expires_at, f.revoked_at`
 
+// scanFamilyRow is scanFamily with no extra columns, for collect.
+func scanFamilyRow(row scanner) (RefreshFamily, error) { return scanFamily(row) }
+
 func scanFamily(row scanner, extra ...any) (RefreshFamily, error) {
 	var (
 		f                      RefreshFamily
@@ -312,22 +315,7 @@ func (s *sqlStore) revokeFamilies(ctx context.Context, where string, args []any,
 	rows, err := s.w.QueryContext(ctx, s.q(`UPDATE refresh_families SET revoked_at = ?`+where+
 		` AND revoked_at IS NULL AND expires_at > ?
 		RETURNING `+familyColumnsBare), append(append([]any{ns}, args...), ns)...)
-	if err != nil {
-		return nil, dbError(err)
-	}
-	defer rows.Close()
-	var out []RefreshFamily
-	for rows.Next() {
-		f, err := scanFamily(rows)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, dbError(err)
-	}
-	return out, nil
+	return collect(rows, err, scanFamilyRow)
 }
 
 // familyColumnsBare is familyColumns without the table alias, for RETURNING.
@@ -340,22 +328,7 @@ func (s *sqlStore) LiveRefreshFamilies(ctx context.Context, userID int64, now ti
 			FROM refresh_families f JOIN users u ON u.id = f.user_id
 			WHERE f.user_id = ? AND f.revoked_at IS NULL AND f.expires_at > ? AND f.generation = u.access_generation
 			ORDER BY f.created_at DESC, f.id DESC LIMIT ?`), userID, now.UnixNano(), MaxListedFamilies)
-		if err != nil {
-			return nil, dbError(err)
-		}
-		defer rows.Close()
-		var out []RefreshFamily
-		for rows.Next() {
-			f, err := scanFamily(rows)
-			if err != nil {
-				return nil, dbError(err)
-			}
-			out = append(out, f)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, dbError(err)
-		}
-		return out, nil
+		return collect(rows, err, scanFamilyRow)
 	})
 }
 
